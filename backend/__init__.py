@@ -1,0 +1,1 @@
+"""The operations backend: MQTT ingest into SQLModel storage, device twins, commands, REST API."""

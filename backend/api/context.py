@@ -1,0 +1,19 @@
+"""What the API's routes share: settings, database engine, ingest and outgoing MQTT sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from backend.config import Settings
+from backend.ingest import Ingest
+from backend.publisher import Publisher
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    ingest: Ingest
+    publisher: Publisher

@@ -1,0 +1,43 @@
+"""Health and data quality: broker connection, database reachability, ingest lag, dead letters."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from backend.api.deps import CtxDep, SessionDep
+from backend.api.schemas import DeadLetterPublic, Health
+from backend.models import DeadLetter
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+def health(ctx: CtxDep) -> Health:
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        db_ok = ctx.ingest.stats.db_ok
+    except Exception:
+        db_ok = False
+    broker = ctx.ingest.connected.is_set()
+    s = ctx.ingest.stats
+    return Health(
+        status="ok" if db_ok and broker else "degraded",
+        broker_connected=broker,
+        database_ok=db_ok,
+        ingest_lag_s=round(ctx.ingest.lag_seconds(), 3),
+        queue_depth=ctx.ingest.queue.qsize(),
+        received=s.received,
+        stored=s.stored,
+        duplicates=s.duplicates,
+        dead_lettered=s.dead_lettered,
+        dead_letter_reasons=dict(s.reasons),
+    )
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterPublic])
+def dead_letters(session: SessionDep, limit: int = 100) -> list[DeadLetterPublic]:
+    rows = session.exec(select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(limit))
+    return [DeadLetterPublic.model_validate(r) for r in rows.all()]

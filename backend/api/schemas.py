@@ -1,0 +1,111 @@
+"""Request and response models of the API (separate from tables and from the wire contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Identifier, Token
+
+
+class DevicePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    device_id: str
+    kind: str
+    name_en: str
+    name_zh: str
+    x: float
+    y: float
+    availability: str
+    availability_reason: str | None
+    availability_changed_at: datetime | None
+    last_seen: datetime | None
+    last_seq: int | None
+    telemetry: dict[str, Any]
+
+
+class DevicesPublic(BaseModel):
+    data: list[DevicePublic]
+    count: int
+
+
+class EventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    event_id: str
+    device_id: str
+    kind: str
+    channel: str
+    type: str
+    seq: int
+    ts: datetime
+    received_at: datetime
+    correlation_id: str | None
+    injected: bool
+    run_id: str | None
+    data: dict[str, Any]
+
+
+class EventsPublic(BaseModel):
+    data: list[EventPublic]
+    next_cursor: int | None = Field(description="pass as `cursor` for the next (older) page")
+
+
+class InjectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    device_id: Identifier
+    type: Identifier
+    data: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: Token | None = None
+    run_id: Token | None = None
+
+
+class InjectAccepted(BaseModel):
+    event_id: str
+    topic: str
+
+
+class CommandRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Identifier
+    params: dict[str, Any] = Field(default_factory=dict)
+    command_id: Token | None = Field(
+        default=None, description="client-chosen id: resending the same id creates nothing new"
+    )
+
+
+class CommandPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    command_id: str
+    device_id: str
+    name: str
+    params: dict[str, Any]
+    status: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeadLetterPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    topic: str
+    reason: str
+    received_at: datetime
+    size: int
+    sha256: str
+
+
+class Health(BaseModel):
+    status: str
+    broker_connected: bool
+    database_ok: bool
+    ingest_lag_s: float
+    queue_depth: int
+    received: int
+    stored: int
+    duplicates: int
+    dead_lettered: int
+    dead_letter_reasons: dict[str, int]

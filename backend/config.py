@@ -1,0 +1,57 @@
+"""Backend settings (env prefix LIJIA_), read through get_settings() so tests can pass values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.fleet import DEFAULT_FLEET
+
+Scope = Literal["read", "operate", "admin"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIJIA_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/lijia.db"
+    fleet_file: Path = DEFAULT_FLEET
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    # "5" (persistent session with expiry, shared subscriptions) or "3.1.1" (embedded broker).
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_username: str = "backend"
+    # Empty: read the backend's password from the credentials folder.
+    mqtt_password: SecretStr = SecretStr("")
+    credentials_dir: Path = Path("var/credentials")
+    # Fixed, so the broker keeps our queued messages while we are away.
+    ingest_client_id: str = "lijia-backend-ingest"
+    session_expiry_s: int = 7 * 24 * 3600
+    # Set to share the ingest load between replicas ($share/<group>/...), MQTT 5 only.
+    share_group: str | None = None
+
+    ingest_batch_max: int = 1000
+    ingest_batch_wait_s: float = 0.05
+    ingest_queue_max: int = 20_000
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # key -> scope. Empty means writes are refused (no key matches). Keys are never logged.
+    api_keys: dict[str, Scope] = Field(default_factory=dict)
+    command_timeout_s: float = 30.0
+    max_body_bytes: int = 64 * 1024
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
+
+    def backend_password(self) -> str:
+        if self.mqtt_password.get_secret_value():
+            return self.mqtt_password.get_secret_value()
+        from stack.credentials import load
+
+        return load(self.credentials_dir).backend_password
+
+
+def get_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,194 @@
+"""MQTT ingest: persistent session, bounded hand-off queue, batched commits, ack after commit."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.engine import Engine
+
+from backend.config import Settings
+from backend.mqtt_client import connect_kwargs, make_client
+from backend.store import BatchResult, Incoming, Registry, write_batch
+from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
+
+log = logging.getLogger(__name__)
+
+INGEST_CHANNELS = sorted(ENVELOPE_CHANNELS | {Channel.STATE})
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    db_errors: int = 0
+    batches: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    last_commit_at: datetime | None = None
+    db_ok: bool = True
+
+
+class Ingest:
+    """Owns the backend's ingest session. Callbacks never raise; the writer thread commits
+    batches and only then acknowledges them, so a crash means redelivery, never loss."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        on_batch: Callable[[BatchResult], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.registry = Registry(engine)
+        self.on_batch = on_batch
+        self.queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.ingest_queue_max)
+        self.stats = IngestStats()
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self.client = make_client(settings, settings.ingest_client_id, persistent=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._writer.start()
+        self.client.connect_async(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            keepalive=30,
+            **connect_kwargs(self.settings, persistent=True),
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._writer.join(timeout=10)
+
+    def lag_seconds(self) -> float:
+        """Age of the oldest message received but not yet committed."""
+        with self.queue.mutex:
+            oldest = self.queue.queue[0] if self.queue.queue else None
+        if oldest is None:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - oldest.received_at).total_seconds())
+
+    # -- paho callbacks (network thread): must never raise ---------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
+        try:
+            if reason.is_failure:
+                log.error("broker refused ingest connection: %s", reason)
+                return
+            self.connected.set()
+            subs = []
+            for ch in INGEST_CHANNELS:
+                topic = subscription(ch)
+                if self.settings.share_group:
+                    topic = shared(self.settings.share_group, topic)
+                if self.settings.mqtt_protocol == "5":
+                    # retainHandling=1: retained state only when the subscription is new.
+                    subs.append((topic, SubscribeOptions(qos=1, retainHandling=1)))
+                else:
+                    subs.append((topic, SubscribeOptions(qos=1)))
+            client.subscribe(subs)
+            log.info("ingest connected; subscribed to %d channels", len(subs))
+        except Exception:
+            log.exception("ingest on_connect failed")
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        self.connected.clear()
+        log.warning("ingest disconnected: %s", reason)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            item = Incoming(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                received_at=datetime.now(UTC),
+                retained=bool(msg.retain),
+                mid=msg.mid,
+                qos=msg.qos,
+            )
+            self.stats.received += 1
+            # Blocking here is the backpressure: paho stops reading, the broker keeps the rest.
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+        except Exception:
+            log.exception("ingest on_message failed; message left unacknowledged")
+
+    # -- writer thread ---------------------------------------------------------------------
+    def _next_batch(self) -> list[Incoming]:
+        try:
+            first = self.queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        # No waiting for a batch to fill: take what is there. Under load the queue fills while
+        # the previous commit runs, so batches grow by themselves; when idle, latency stays low.
+        while len(batch) < self.settings.ingest_batch_max:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._next_batch()
+            if batch:
+                self._commit_until_done(batch)
+
+    def _commit_until_done(self, batch: list[Incoming]) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                result = write_batch(self.engine, self.registry, batch)
+            except Exception:
+                # Transient database trouble: keep the batch, do not ack, retry with backoff.
+                self.stats.db_errors += 1
+                self.stats.db_ok = False
+                log.exception("database write failed; retrying in %.1fs", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.stats.db_ok = True
+            for item in batch:
+                if item.qos > 0:
+                    self.client.ack(item.mid, item.qos)
+            self._account(result)
+            return
+
+    def _account(self, result: BatchResult) -> None:
+        s = self.stats
+        s.batches += 1
+        s.stored += result.stored
+        s.duplicates += result.duplicates
+        s.dead_lettered += result.dead_lettered
+        for reason, n in result.reasons.items():
+            s.reasons[reason] = s.reasons.get(reason, 0) + n
+        s.last_commit_at = datetime.now(UTC)
+        if self.on_batch:
+            try:
+                self.on_batch(result)
+            except Exception:
+                log.exception("on_batch hook failed")

@@ -1,0 +1,96 @@
+"""Database tables (SQLModel). Wire payloads stay plain pydantic models in contracts/."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps in UTC on every database: SQLite would otherwise hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use UTC-aware datetimes")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+class Device(SQLModel, table=True):
+    """A provisioned device and its twin: availability, last traffic, latest telemetry."""
+
+    device_id: str = Field(primary_key=True)
+    kind: str = Field(index=True)
+    name_en: str
+    name_zh: str
+    x: float
+    y: float
+    availability: str = "unknown"  # unknown | online | offline
+    availability_reason: str | None = None  # connected | clean-shutdown | last-will
+    availability_changed_at: datetime | None = _ts(nullable=True)
+    last_seen: datetime | None = _ts(nullable=True)
+    last_seq: int | None = None
+    telemetry: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class Event(SQLModel, table=True):
+    """Every envelope received (events, telemetry, command results), stored once by event_id."""
+
+    __table_args__ = (Index("ix_event_device_id_id", "device_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(unique=True)
+    device_id: str
+    kind: str = Field(index=True)
+    channel: str
+    type: str
+    seq: int
+    ts: datetime = _ts(nullable=False)
+    received_at: datetime = _ts(nullable=False)
+    correlation_id: str | None = None
+    injected: bool = False
+    run_id: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class DeadLetter(SQLModel, table=True):
+    """A message that broke the contract: kept with the reason, acknowledged, never retried."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str
+    reason: str
+    received_at: datetime = _ts(nullable=False)
+    size: int
+    # A digest, not the bytes: refused payloads are exactly where forbidden personal fields
+    # (names, images) would land, so the content is not kept.
+    sha256: str
+
+
+class CommandRecord(SQLModel, table=True):
+    """An operator command and its progress: pending → sent → accepted → succeeded / ..."""
+
+    __tablename__ = "command"
+
+    command_id: str = Field(primary_key=True)
+    device_id: str = Field(index=True)
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    status: str = "pending"
+    reason: str | None = None
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)

@@ -1,0 +1,74 @@
+"""The registry of device kinds: adding a kind is one module in contracts/kinds/ that registers."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything the platform needs to know about one kind of device."""
+
+    kind: str
+    label_en: str
+    label_zh: str
+    events: dict[str, type[BaseModel]]
+    telemetry: type[BaseModel]
+    commands: dict[str, type[BaseModel]]
+    # Event types that concern a resident (purged after the retention period).
+    personal_events: frozenset[str] = field(default_factory=frozenset)
+
+    def event_model(self, event_type: str) -> type[BaseModel]:
+        try:
+            return self.events[event_type]
+        except KeyError as exc:
+            raise KeyError(f"kind {self.kind!r} has no event type {event_type!r}") from exc
+
+    def command_model(self, name: str) -> type[BaseModel]:
+        try:
+            return self.commands[name]
+        except KeyError as exc:
+            raise KeyError(f"kind {self.kind!r} has no command {name!r}") from exc
+
+    def json_schemas(self) -> dict[str, Any]:
+        return {
+            "events": {t: m.model_json_schema() for t, m in self.events.items()},
+            "telemetry": self.telemetry.model_json_schema(),
+            "commands": {n: m.model_json_schema() for n, m in self.commands.items()},
+        }
+
+
+CATALOGUE: dict[str, KindSpec] = {}
+
+
+def register_kind(spec: KindSpec) -> KindSpec:
+    CATALOGUE[spec.kind] = spec
+    return spec
+
+
+def get_kind(kind: str) -> KindSpec:
+    load_builtin_kinds()
+    try:
+        return CATALOGUE[kind]
+    except KeyError as exc:
+        raise KeyError(f"unknown kind {kind!r}") from exc
+
+
+_loaded = False
+
+
+def load_builtin_kinds() -> dict[str, KindSpec]:
+    """Import every module in contracts.kinds once; each registers its KindSpec."""
+    global _loaded
+    if not _loaded:
+        from contracts import kinds
+
+        for info in pkgutil.iter_modules(kinds.__path__):
+            importlib.import_module(f"{kinds.__name__}.{info.name}")
+        _loaded = True
+    return CATALOGUE

@@ -1,0 +1,54 @@
+"""The fleet file: which devices stand on the street, where, and how busy they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Identifier
+
+DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "devices" / "fleet.yaml"
+
+
+class Position(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: float = Field(ge=0, le=1000)
+    y: float = Field(ge=0, le=1000)
+
+
+class DeviceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Identifier
+    kind: Identifier
+    name_en: str
+    name_zh: str
+    position: Position
+    # Per-device behaviour knobs (rates per hour, capacities); each kind documents its own.
+    rates: dict[str, float] = Field(default_factory=dict)
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    street_en: str = "Lijia Street"
+    street_zh: str = "礼嘉街道"
+    seed: int = 2026
+    population: int = Field(default=2000, ge=1)
+    devices: list[DeviceSpec]
+
+    def by_id(self) -> dict[str, DeviceSpec]:
+        return {d.id: d for d in self.devices}
+
+
+def parse_fleet(data: Any) -> Fleet:
+    fleet = Fleet.model_validate(data)
+    ids = [d.id for d in fleet.devices]
+    if len(ids) != len(set(ids)):
+        raise ValueError("fleet has duplicate device ids")
+    return fleet
+
+
+def load_fleet(path: Path | str = DEFAULT_FLEET) -> Fleet:
+    return parse_fleet(yaml.safe_load(Path(path).read_text(encoding="utf-8")))

@@ -1,0 +1,83 @@
+"""Face-recognition gate at a community entrance: entry in about 3 seconds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from contracts.catalogue import KindSpec, register_kind
+from contracts.envelope import ResidentRef, WireModel
+
+KIND = "gate"
+
+
+class EntryGranted(WireModel):
+    """A person went through. Face matches are decided on the device; only the result travels."""
+
+    method: Literal["face", "card", "qr", "pin", "remote"]
+    direction: Literal["in", "out"] = "in"
+    resident: ResidentRef | None = Field(
+        default=None, description="pseudonymous resident reference; none for QR visitors"
+    )
+    score: float | None = Field(
+        default=None, ge=0, le=1, description="face match score, rounded to 2 decimals"
+    )
+    duration_ms: int = Field(
+        default=2500, ge=0, le=60_000, description="from approach to door open (target < 3000)"
+    )
+
+
+class EntryDenied(WireModel):
+    method: Literal["face", "card", "qr", "pin"]
+    reason: Literal["unknown-face", "low-confidence", "blocklisted", "expired-pass", "lockdown"]
+    resident: ResidentRef | None = None
+    score: float | None = Field(default=None, ge=0, le=1)
+
+
+class Tailgating(WireModel):
+    """More people passed than were granted."""
+
+    extra_people: int = Field(default=1, ge=1, le=20)
+
+
+class DoorHeldOpen(WireModel):
+    seconds: int = Field(ge=1, le=86_400)
+
+
+class GateTelemetry(WireModel):
+    door: Literal["open", "closed", "locked"]
+    people_in: int = Field(ge=0)
+    people_out: int = Field(ge=0)
+    avg_entry_ms: int = Field(ge=0)
+    lockdown: bool = False
+
+
+class OpenOnce(WireModel):
+    """Open the door for one passage."""
+
+
+class LockDown(WireModel):
+    reason: str = Field(default="operator", max_length=100)
+
+
+class Release(WireModel):
+    """End a lockdown."""
+
+
+SPEC = register_kind(
+    KindSpec(
+        kind=KIND,
+        label_en="Face-recognition gate",
+        label_zh="人脸识别门禁",
+        events={
+            "entry-granted": EntryGranted,
+            "entry-denied": EntryDenied,
+            "tailgating": Tailgating,
+            "door-held-open": DoorHeldOpen,
+        },
+        telemetry=GateTelemetry,
+        commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
+        personal_events=frozenset({"entry-granted", "entry-denied"}),
+    )
+)

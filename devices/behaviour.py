@@ -1,0 +1,68 @@
+"""The interface every simulated kind implements: pure state + seeded RNG + simulated time."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from contracts.envelope import Command
+from contracts.fleet import DeviceSpec
+from contracts.topics import Channel
+from devices.population import Population
+
+
+@dataclass(frozen=True)
+class Emission:
+    """Something the device wants to publish; the session wraps it in an envelope."""
+
+    channel: Channel
+    type: str
+    data: BaseModel
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a command ended on the device, and what it published because of it."""
+
+    status: str  # "done" | "rejected" | "failed"
+    reason: str | None = None
+    emissions: tuple[Emission, ...] = ()
+
+
+class Behaviour(ABC):
+    """A device's behaviour. No I/O: it is driven by `wake` at the instants it asks for."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, spec: DeviceSpec, rng: random.Random, population: Population) -> None:
+        self.spec = spec
+        self.rng = rng
+        self.population = population
+
+    def rate(self, name: str, default: float) -> float:
+        return float(self.spec.rates.get(name, default))
+
+    @abstractmethod
+    def start(self, now: datetime) -> None:
+        """Set up the schedule from the simulated start instant."""
+
+    @abstractmethod
+    def next_wakeup(self) -> datetime:
+        """The simulated instant at which `wake` must be called next."""
+
+    @abstractmethod
+    def wake(self, now: datetime) -> list[Emission]:
+        """Advance to `now` (the instant asked for) and return what to publish."""
+
+    @abstractmethod
+    def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
+        """Apply a validated command."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"device_id": self.spec.id, "kind": self.kind}

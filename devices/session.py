@@ -1,0 +1,209 @@
+"""One device's MQTT session: credentials, Last Will, availability, envelopes, commands."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
+
+from contracts.catalogue import get_kind
+from contracts.envelope import (
+    COMMAND_RESULT_TYPE,
+    Availability,
+    Command,
+    CommandResult,
+    Envelope,
+)
+from contracts.topics import CHANNEL_RULES, Channel, Topic
+from contracts.validation import dumps
+from devices.behaviour import Behaviour, Emission
+from devices.clock import SimClock
+from devices.loop import MqttLoop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    protocol: str = "5"  # "5" or "3.1.1" (the embedded fallback broker)
+    keepalive: int = 30
+
+
+@dataclass
+class FleetStats:
+    connected: int = 0
+    published: int = 0
+    commands: int = 0
+    errors: int = 0
+    refused: set[str] = field(default_factory=set)
+
+
+class DeviceSession:
+    """Wraps a Behaviour in its own paho client, driven by the shared MqttLoop."""
+
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        password: str,
+        loop: MqttLoop,
+        clock: SimClock,
+        broker: BrokerAddress,
+        stats: FleetStats,
+    ) -> None:
+        self.behaviour = behaviour
+        self.device_id = behaviour.spec.id
+        self.kind = behaviour.kind
+        self.spec = get_kind(self.kind)
+        self.loop = loop
+        self.clock = clock
+        self.broker = broker
+        self.stats = stats
+        self.seq = 0
+        self.online = False
+        self.closing = False
+        self._backoff = 0.5
+        proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{self.device_id}", protocol=proto
+        )
+        # The user name is the device id: the broker's ACL (%u) confines the device to its topics.
+        self.client.username_pw_set(self.device_id, password)
+        will = Availability(status="offline", reason="last-will")
+        self.client.will_set(str(self.topic(Channel.STATE)), dumps(will), qos=1, retain=True)
+        self.client.max_queued_messages_set(10_000)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.message_callback_add(str(self.topic(Channel.COMMANDS)), self._on_command)
+        loop.attach(self.client)
+
+    def topic(self, channel: Channel) -> Topic:
+        return Topic(self.kind, self.device_id, channel)
+
+    # -- connection --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.behaviour.start(self.clock.now())
+        self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
+        self._reconnect()
+        self._schedule()
+
+    def _reconnect(self) -> None:
+        if self.closing:
+            return
+        try:
+            self.client.reconnect()
+        except OSError:
+            self.loop.call_later(self._backoff, self._reconnect)
+            self._backoff = min(self._backoff * 2, 10.0)
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        if rc.is_failure:
+            if self.device_id not in self.stats.refused:
+                log.error("broker refused %s: %s", self.device_id, rc)
+            self.stats.refused.add(self.device_id)
+            return
+        self._backoff = 0.5
+        self.online = True
+        self.stats.connected += 1
+        online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
+        self._publish(Channel.STATE, dumps(online))
+        client.subscribe(str(self.topic(Channel.COMMANDS)), qos=1)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
+        if self.online:
+            self.stats.connected -= 1
+        self.online = False
+        if not self.closing:
+            self.loop.call_later(self._backoff, self._reconnect)
+            self._backoff = min(self._backoff * 2, 10.0)
+
+    def shutdown(self) -> None:
+        """Clean shutdown: say so on the state topic (no Last Will), then disconnect."""
+        self.closing = True
+        if self.online:
+            bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
+            self._publish(Channel.STATE, dumps(bye))
+        self.client.disconnect()
+        self.loop.detach(self.client)
+
+    # -- publishing --------------------------------------------------------------------------
+    def _publish(self, channel: Channel, payload: bytes) -> None:
+        rule = CHANNEL_RULES[channel]
+        info = self.client.publish(str(self.topic(channel)), payload, rule.qos, rule.retained)
+        # NO_CONN: paho keeps QoS 1 messages and sends them after the reconnect.
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            self.stats.errors += 1
+            log.warning("%s: publish failed: %s", self.device_id, mqtt.error_string(info.rc))
+        else:
+            self.stats.published += 1
+
+    def emit(self, emission: Emission, ts: datetime) -> Envelope:
+        env = Envelope(
+            device_id=self.device_id,
+            kind=self.kind,
+            type=emission.type,
+            seq=self.seq,
+            ts=ts,
+            correlation_id=emission.correlation_id,
+            data=emission.data.model_dump(mode="json", exclude_none=True),
+        )
+        self.seq += 1
+        self._publish(emission.channel, dumps(env))
+        return env
+
+    # -- behaviour schedule ------------------------------------------------------------------
+    def _schedule(self) -> None:
+        due = self.behaviour.next_wakeup()
+        self.loop.call_at(self.clock.monotonic_at(due), self._wake)
+
+    def _wake(self) -> None:
+        if self.closing:
+            return
+        due = self.behaviour.next_wakeup()
+        # The scheduled instant, not the wall clock, drives behaviour: same seed, same events.
+        for emission in self.behaviour.wake(due):
+            self.emit(emission, due)
+        self._schedule()
+
+    # -- commands ----------------------------------------------------------------------------
+    def _result(self, command_id: str, status: str, reason: str | None = None) -> None:
+        result = CommandResult(command_id=command_id, status=status, reason=reason)  # type: ignore[arg-type]
+        data = result.model_dump(mode="json", exclude_none=True)
+        env = Envelope(
+            device_id=self.device_id, kind=self.kind, type=COMMAND_RESULT_TYPE, seq=self.seq,
+            ts=self.clock.now(), correlation_id=command_id, data=data,
+        )  # fmt: skip
+        self.seq += 1
+        self._publish(Channel.COMMAND_RESULTS, dumps(env))
+
+    def _on_command(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.stats.commands += 1
+            try:
+                command = Command.model_validate_json(msg.payload)
+            except ValidationError:
+                log.warning("%s: unreadable command ignored", self.device_id)
+                return
+            model = self.spec.commands.get(command.name)
+            if model is None:
+                self._result(command.command_id, "rejected", f"unknown command {command.name}")
+                return
+            try:
+                params = model.model_validate(command.params)
+            except ValidationError:
+                self._result(command.command_id, "rejected", "invalid parameters")
+                return
+            self._result(command.command_id, "accepted")
+            outcome = self.behaviour.handle(command, params, self.clock.now())
+            for emission in outcome.emissions:
+                self.emit(emission, self.clock.now())
+            self._result(command.command_id, outcome.status, outcome.reason)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("%s: command handling failed", self.device_id)

@@ -1,0 +1,156 @@
+"""`python -m stack`: credentials for a fleet, and `up`, the whole street as local processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+
+from contracts.fleet import DEFAULT_FLEET, load_fleet
+from stack import credentials
+from stack.broker import BrokerProcess, mosquitto_binary
+from stack.ports import free_port, port_is_free
+
+app = typer.Typer(add_completion=False, help="Run Lijia Street on this machine.")
+log = logging.getLogger("stack")
+
+
+@app.command("credentials")
+def make_credentials(
+    fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
+    out: Annotated[Path, typer.Option(envvar="LIJIA_CREDENTIALS_DIR")] = Path("var/credentials"),
+) -> None:
+    """Generate one MQTT credential per device (and the backend's) for the fleet."""
+    creds = credentials.generate(load_fleet(fleet), out)
+    typer.echo(f"wrote {out}/passwd and {out}/secrets.json for {len(creds.devices)} devices")
+
+
+def _port(preferred: int) -> int:
+    return preferred if port_is_free(preferred) else free_port()
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
+
+
+@app.command()
+def up(
+    fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1.0,
+    var: Annotated[Path, typer.Option(help="folder for the database, logs, credentials")] = Path(
+        "var"
+    ),
+    embedded_broker: Annotated[
+        bool, typer.Option(help="use the pure-Python broker even if Mosquitto is installed")
+    ] = False,
+    console: Annotated[bool, typer.Option(help="start the Streamlit console")] = True,
+) -> None:
+    """Start broker, backend, devices and console; print their addresses; Ctrl-C stops all."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    var = var.resolve()
+    logs = var / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cred_dir = var / "credentials"
+    credentials.generate(load_fleet(fleet), cred_dir)
+    key_file = var / "api_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(24))
+        key_file.chmod(0o600)
+    api_key = key_file.read_text().strip()
+
+    embedded = embedded_broker or mosquitto_binary() is None
+    mqtt_port, api_port, ui_port = _port(18830), _port(8000), _port(8501)
+    broker = BrokerProcess(mqtt_port, var / "broker", cred_dir / "passwd", embedded=embedded)
+    broker.start()
+    env = {
+        **os.environ,
+        "LIJIA_FLEET_FILE": str(fleet.resolve()),
+        "LIJIA_MQTT_HOST": "127.0.0.1",
+        "LIJIA_MQTT_PORT": str(mqtt_port),
+        "LIJIA_MQTT_PROTOCOL": "3.1.1" if broker.embedded else "5",
+        "LIJIA_CREDENTIALS_DIR": str(cred_dir),
+        "LIJIA_DATABASE_URL": os.environ.get("LIJIA_DATABASE_URL", f"sqlite:///{var}/lijia.db"),
+        "LIJIA_API_PORT": str(api_port),
+        "LIJIA_API_KEYS": json.dumps({api_key: "admin"}),
+        "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
+        "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
+        "LIJIA_API_KEY": api_key,
+    }
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def spawn(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+        with (logs / f"{name}.log").open("ab") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        procs.append((name, proc))
+        return proc
+
+    stopping = False
+
+    def stop(_sig: int = 0, _frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        backend = spawn("backend", [sys.executable, "-m", "backend"])
+        _wait_http(f"http://127.0.0.1:{api_port}/health", backend)
+        spawn("devices", [sys.executable, "-m", "devices", "run", "--speed", str(speed)])
+        if console:
+            ui = spawn("console", [
+                sys.executable, "-m", "streamlit", "run", "ui/streamlit_app.py",
+                "--server.port", str(ui_port), "--server.headless", "true",
+                "--browser.gatherUsageStats", "false",
+            ])  # fmt: skip
+            _wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
+        kind = "embedded pure-Python broker (MQTT 3.1.1)" if broker.embedded else "Mosquitto"
+        typer.echo(
+            f"\nLijia Street is up.\n"
+            f"  console : http://localhost:{ui_port}\n"
+            f"  API     : http://localhost:{api_port}  (OpenAPI: /docs)\n"
+            f"  broker  : mqtt://127.0.0.1:{mqtt_port}  ({kind})\n"
+            f"  API key : {key_file} (scope admin)\n"
+            f"  logs    : {logs}\n"
+            f"Ctrl-C stops everything."
+        )
+        while not stopping:
+            for name, proc in procs:
+                if proc.poll() is not None:
+                    typer.echo(f"{name} exited with {proc.returncode}; see {logs}/{name}.log")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        for _name, proc in reversed(procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for _name, proc in reversed(procs):
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+
+
+if __name__ == "__main__":
+    app()

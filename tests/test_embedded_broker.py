@@ -1,0 +1,438 @@
+"""The embedded (amqtt) broker enforces the same passwords and ACL as our Mosquitto config."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from contracts.fleet import parse_fleet
+from stack import credentials
+from stack.acl import (
+    AclError,
+    filter_covers,
+    load_acl,
+    may_publish,
+    may_receive,
+    may_subscribe,
+    parse_acl,
+    topic_matches,
+)
+from stack.embedded_broker import PasswordHash, load_password_file
+
+REPO = Path(__file__).resolve().parent.parent
+ACL_FILE = REPO / "broker_config" / "acl"
+TIMEOUT = 10.0
+
+
+# --- stack/acl.py ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "topic", "expected"),
+    [
+        ("lijia/+/+/events", "lijia/gate/gate-a/events", True),
+        ("lijia/+/+/events", "lijia/gate/gate-a/telemetry", False),
+        ("lijia/+/+/events", "lijia/gate/gate-a/events/extra", False),
+        ("lijia/+/+/events", "lijia/gate/events", False),
+        ("lijia/#", "lijia", True),  # `#` includes the parent level (MQTT 3.1.1 §4.7.1.2)
+        ("lijia/#", "lijia/gate/gate-a/events", True),
+        ("#", "lijia/gate/gate-a/events", True),
+        ("#", "$SYS/broker/uptime", False),  # leading wildcards never match `$` topics
+        ("+/broker/uptime", "$SYS/broker/uptime", False),
+        ("$SYS/#", "$SYS/broker/uptime", True),
+        ("lijia/gate/gate-a/events", "lijia/gate/gate-a/events", True),
+        ("lijia/gate/gate-a/events", "lijia/gate/gate-b/events", False),
+        ("lijia/+/gate-a/events", "lijia//gate-a/events", True),  # `+` matches an empty level
+    ],
+)
+def test_topic_matches(topic_filter: str, topic: str, expected: bool) -> None:
+    assert topic_matches(topic_filter, topic) is expected
+
+
+@pytest.mark.parametrize(
+    ("acl_filter", "sub_filter", "expected"),
+    [
+        ("lijia/+/+/events", "lijia/+/+/events", True),
+        ("lijia/+/+/events", "lijia/gate/+/events", True),
+        ("lijia/+/+/events", "lijia/gate/gate-a/events", True),
+        ("lijia/gate/+/events", "lijia/+/+/events", False),  # a narrower rule
+        ("lijia/+/gate-a/commands", "lijia/+/+/commands", False),
+        ("lijia/+/+/events", "lijia/#", False),
+        ("lijia/+", "lijia/#", False),  # `#` also covers `lijia` and deeper levels
+        ("lijia/#", "lijia/+/+/events", True),
+        ("lijia/#", "lijia/#", True),
+        ("$SYS/#", "$SYS/broker/#", True),
+        ("#", "$SYS/#", False),
+    ],
+)
+def test_filter_covers(acl_filter: str, sub_filter: str, expected: bool) -> None:
+    assert filter_covers(acl_filter, sub_filter) is expected
+
+
+def test_project_acl_for_devices_and_backend() -> None:
+    acl = load_acl(ACL_FILE)
+    # A device writes only its own topics and reads only its own commands.
+    assert may_publish(acl, "gate-a", "lijia/gate/gate-a/events")
+    assert may_publish(acl, "gate-a", "lijia/gate/gate-a/state")
+    assert not may_publish(acl, "gate-a", "lijia/gate/gate-b/events")
+    assert not may_publish(acl, "gate-a", "lijia/gate/gate-a/commands")
+    assert may_subscribe(acl, "gate-a", "lijia/+/gate-a/commands")
+    assert may_receive(acl, "gate-a", "lijia/gate/gate-a/commands")
+    assert not may_subscribe(acl, "gate-a", "lijia/+/+/commands")
+    assert not may_receive(acl, "gate-a", "lijia/gate/gate-b/commands")
+    assert not may_subscribe(acl, "gate-a", "lijia/+/+/events")
+    # The backend reads what devices publish, sends commands, and may inject events.
+    assert may_subscribe(acl, "backend", "lijia/+/+/events")
+    assert may_receive(acl, "backend", "lijia/gate/gate-a/telemetry")
+    assert may_publish(acl, "backend", "lijia/gate/gate-a/commands")
+    assert may_publish(acl, "backend", "lijia/gate/gate-a/events")
+    assert not may_publish(acl, "backend", "lijia/gate/gate-a/telemetry")
+    assert may_subscribe(acl, "backend", "$SYS/#")
+    assert not may_subscribe(acl, "backend", "#")
+    # Nobody else gets anything but the patterns; anonymous gets nothing.
+    assert not may_publish(acl, None, "lijia/gate/gate-a/events")
+    assert not may_subscribe(acl, "", "lijia/+/+/commands")
+
+
+def test_user_names_with_wildcards_get_no_patterns() -> None:
+    acl = load_acl(ACL_FILE)
+    # `%u` = "+" would otherwise become `lijia/+/+/events`: every device's topic.
+    assert not may_publish(acl, "+", "lijia/gate/gate-a/events")
+    assert not may_publish(acl, "#", "lijia/gate/gate-a/events")
+    assert not may_publish(acl, "a/b", "lijia/gate/a/b/events")
+
+
+def test_parse_acl_topic_lines_belong_to_the_preceding_user() -> None:
+    acl = parse_acl(
+        "user alice\ntopic read a/#\n\n# comment\nuser bob\ntopic b/+\npattern write d/%u\n"
+    )
+    assert may_receive(acl, "alice", "a/x") and not may_receive(acl, "bob", "a/x")
+    # No access word means readwrite, as in Mosquitto.
+    assert may_receive(acl, "bob", "b/x") and may_publish(acl, "bob", "b/x")
+    assert may_publish(acl, "alice", "d/alice") and not may_publish(acl, "alice", "d/bob")
+    assert may_publish(acl, "carol", "d/carol")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "topic read a/#\n",  # anonymous rules
+        "user x\ntopic deny a/#\n",  # ignoring a deny would grant access
+        "user x\ntopic read a/#/b\n",
+        "user x\ntopic read\n",
+        "pattern read a/%c\n",
+        "user x\nbogus read a\n",
+    ],
+)
+def test_parse_acl_refuses_what_it_does_not_understand(text: str) -> None:
+    with pytest.raises(AclError):
+        parse_acl(text)
+
+
+def test_password_hash_matches_credentials_module(tmp_path: Path) -> None:
+    entry = PasswordHash.parse(credentials.mosquitto_hash("s3cret"))
+    assert entry.verify("s3cret")
+    assert not entry.verify("s3cret ")
+    (tmp_path / "passwd").write_text("bad-line-without-hash\n")
+    with pytest.raises(ValueError):
+        load_password_file(tmp_path / "passwd")
+    (tmp_path / "passwd").write_text("u:$6$salt$notpbkdf2\n")
+    with pytest.raises(ValueError):
+        load_password_file(tmp_path / "passwd")
+
+
+# --- the broker as a process -------------------------------------------------------------------
+
+
+@dataclass
+class Broker:
+    port: int
+    creds: credentials.Credentials
+    log_path: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"broker exited with {proc.returncode}:\n{log_path.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail(f"broker not listening on {port}:\n{log_path.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    tmp = tmp_path_factory.mktemp("embedded-broker")
+    fleet = parse_fleet(
+        {
+            "devices": [
+                {
+                    "id": device_id,
+                    "kind": "gate",
+                    "name_en": f"Gate {device_id}",
+                    "name_zh": "大门",
+                    "position": {"x": 100, "y": 100},
+                }
+                for device_id in ("gate-a", "gate-b")
+            ]
+        }
+    )
+    creds = credentials.generate(fleet, tmp / "credentials")
+    port = _free_port()
+    log_path = tmp / "broker.log"
+    cmd = [
+        sys.executable, "-m", "stack.embedded_broker", "--port", str(port),
+        "--passwd", str(tmp / "credentials" / "passwd"), "--acl", str(ACL_FILE),
+    ]  # fmt: skip
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_listening(proc, port, log_path)
+        yield Broker(port, creds, log_path)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    # A clean SIGTERM shutdown, not a crash.
+    assert proc.returncode == 0, log_path.read_text()
+
+
+class Client:
+    """A paho 2.x client whose callbacks land in thread-safe events and queues."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        client_id: str,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        clean_session: bool = True,
+        will_topic: str | None = None,
+    ) -> None:
+        self.broker = broker
+        self.mqtt = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311,
+            clean_session=clean_session,
+        )
+        if username is not None:
+            self.mqtt.username_pw_set(username, password)
+        if will_topic is not None:
+            self.mqtt.will_set(will_topic, b"offline", qos=1)
+        self._connack = threading.Event()
+        self.connect_reason: ReasonCode | None = None
+        self._subacks: queue.Queue[list[ReasonCode]] = queue.Queue()
+        self.messages: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.mqtt.on_connect = self._on_connect
+        self.mqtt.on_subscribe = self._on_subscribe
+        self.mqtt.on_message = self._on_message
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connect_reason = reason_code
+        self._connack.set()
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code_list: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        self._subacks.put(reason_code_list)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self.messages.put((message.topic, message.payload))
+
+    def connect(self) -> bool:
+        """True if the broker accepted the CONNECT."""
+        try:
+            self.mqtt.connect("127.0.0.1", self.broker.port, keepalive=30)
+        except OSError:
+            return False  # the broker may close the socket before paho reads the CONNACK
+        self.mqtt.loop_start()
+        if not self._connack.wait(TIMEOUT) or self.connect_reason is None:
+            return False
+        return not self.connect_reason.is_failure
+
+    def subscribe(self, topic_filter: str) -> bool:
+        """True if the broker granted the subscription."""
+        self.mqtt.subscribe(topic_filter, qos=1)
+        codes = self._subacks.get(timeout=TIMEOUT)
+        return not codes[0].is_failure
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        info = self.mqtt.publish(topic, payload, qos=1)
+        info.wait_for_publish(TIMEOUT)
+
+    def next_message(self) -> tuple[str, bytes]:
+        return self.messages.get(timeout=TIMEOUT)
+
+    def close(self) -> None:
+        self.mqtt.disconnect()
+        self.mqtt.loop_stop()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+Connect = Callable[..., Client]
+
+
+@pytest.fixture
+def connect(broker: Broker, clients: list[Client]) -> Connect:
+    def _connect(client_id: str, username: str | None, password: str | None, **kw: Any) -> Client:
+        client = Client(broker, client_id, username, password, **kw)
+        clients.append(client)
+        return client
+
+    return _connect
+
+
+def _backend(
+    connect: Connect, broker: Broker, client_id: str = "backend-test", **kw: Any
+) -> Client:
+    backend = connect(client_id, credentials.BACKEND_USER, broker.creds.backend_password, **kw)
+    assert backend.connect()
+    return backend
+
+
+def _device(connect: Connect, broker: Broker, device_id: str) -> Client:
+    device = connect(f"{device_id}-test", device_id, broker.creds.devices[device_id])
+    assert device.connect()
+    return device
+
+
+def test_device_event_reaches_backend(broker: Broker, connect: Connect) -> None:
+    backend = _backend(connect, broker)
+    assert backend.subscribe("lijia/+/+/events")
+    device = _device(connect, broker, "gate-a")
+    device.publish("lijia/gate/gate-a/events", b'{"hello": 1}')
+    assert backend.next_message() == ("lijia/gate/gate-a/events", b'{"hello": 1}')
+
+
+def test_backend_command_reaches_only_its_device(broker: Broker, connect: Connect) -> None:
+    gate_a = _device(connect, broker, "gate-a")
+    gate_b = _device(connect, broker, "gate-b")
+    assert gate_a.subscribe("lijia/+/gate-a/commands")
+    assert not gate_a.subscribe("lijia/+/+/commands")  # other devices' commands
+    assert not gate_a.subscribe("lijia/+/+/events")  # other devices' events
+    assert gate_b.subscribe("lijia/+/gate-b/commands")
+    backend = _backend(connect, broker)
+    backend.publish("lijia/gate/gate-b/commands", b"open")
+    backend.publish("lijia/gate/gate-a/commands", b"close")
+    assert gate_a.next_message() == ("lijia/gate/gate-a/commands", b"close")
+    assert gate_b.next_message() == ("lijia/gate/gate-b/commands", b"open")
+    assert gate_a.messages.empty()
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("gate-a", "wrong"),
+        ("backend", "wrong"),
+        ("gate-a", None),  # user name without password
+        (None, None),  # anonymous
+        ("nobody", "whatever"),
+    ],
+)
+def test_bad_credentials_are_refused(
+    broker: Broker, connect: Connect, username: str | None, password: str | None
+) -> None:
+    assert not connect("intruder", username, password).connect()
+
+
+def test_another_users_password_is_refused(broker: Broker, connect: Connect) -> None:
+    assert not connect("intruder", "backend", broker.creds.devices["gate-a"]).connect()
+    assert not connect("intruder", "gate-b", broker.creds.devices["gate-a"]).connect()
+
+
+def test_publishing_on_another_devices_topic_is_not_delivered(
+    broker: Broker, connect: Connect
+) -> None:
+    backend = _backend(connect, broker)
+    assert backend.subscribe("lijia/+/+/events")
+    device = _device(connect, broker, "gate-a")
+    device.publish("lijia/gate/gate-b/events", b"spoofed")
+    device.publish("lijia/gate/gate-a/commands", b"self-command")
+    device.publish("lijia/gate/gate-a/events", b"genuine")
+    # Messages from one connection are delivered in order: had the spoofed one passed, it
+    # would have arrived first.
+    assert backend.next_message() == ("lijia/gate/gate-a/events", b"genuine")
+    assert backend.messages.empty()
+
+
+def test_last_will_on_another_devices_topic_is_refused(broker: Broker, connect: Connect) -> None:
+    # The broker publishes a will itself, past the publish check, so it is checked at connect.
+    spoof = connect("gate-a-will", "gate-a", broker.creds.devices["gate-a"],
+                    will_topic="lijia/gate/gate-b/state")  # fmt: skip
+    assert not spoof.connect()
+    own = connect("gate-a-will-ok", "gate-a", broker.creds.devices["gate-a"],
+                  will_topic="lijia/gate/gate-a/state")  # fmt: skip
+    assert own.connect()
+
+
+def test_stored_session_cannot_be_taken_over_by_another_user(
+    broker: Broker, connect: Connect
+) -> None:
+    session_id = "backend-persistent"
+    backend = _backend(connect, broker, session_id, clean_session=False)
+    assert backend.subscribe("lijia/+/+/events")
+    backend.close()
+    # A second, live subscriber shows when the broker has handled the publish (it queues for
+    # the offline session in the same pass).
+    live = _backend(connect, broker, "backend-live")
+    assert live.subscribe("lijia/+/+/events")
+    _device(connect, broker, "gate-b").publish("lijia/gate/gate-b/events", b"queued")
+    assert live.next_message() == ("lijia/gate/gate-b/events", b"queued")
+
+    thief = connect(session_id, "gate-a", broker.creds.devices["gate-a"], clean_session=False)
+    assert not thief.connect()
+    assert thief.messages.empty()
+
+    # The rightful owner still gets what was queued for it.
+    backend = _backend(connect, broker, session_id, clean_session=False)
+    assert backend.next_message() == ("lijia/gate/gate-b/events", b"queued")
