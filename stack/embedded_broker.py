@@ -26,6 +26,7 @@ from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
 from stack.acl import Acl, load_acl, may_publish, may_receive, may_subscribe
+from stack.credentials import PBKDF2_ITERATIONS
 
 # A fixed name: run with `python -m`, __name__ would be "__main__".
 log = logging.getLogger("stack.embedded_broker")
@@ -87,7 +88,7 @@ def load_password_file(path: Path) -> dict[str, PasswordHash]:
 
 # Spent on unknown user names, so that a miss costs as much time as a wrong password and
 # response times do not reveal which user names exist.
-_DECOY = PasswordHash(101, b"lijia-decoy-salt", bytes(_DIGEST_BYTES))
+_DECOY = PasswordHash(PBKDF2_ITERATIONS, b"lijia-decoy-salt", bytes(_DIGEST_BYTES))
 
 
 # amqtt ships no type information, so its base classes are `Any` to mypy.
@@ -111,8 +112,10 @@ class PasswordFileAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         config: PasswordFileAuthPlugin.Config = self.config
         if not config.password_file or not config.acl_file:
             raise ValueError("PasswordFileAuthPlugin needs password_file and acl_file")
-        self._users = load_password_file(Path(config.password_file))
-        self._acl = load_acl(Path(config.acl_file))
+        # Both files are read before either is swapped in, so a failed reload changes nothing.
+        users = load_password_file(Path(config.password_file))
+        acl = load_acl(Path(config.acl_file))
+        self._users, self._acl = users, acl
         log.info("%d user(s) loaded from %s", len(self._users), config.password_file)
 
     async def authenticate(self, *, session: Session) -> bool:
@@ -137,8 +140,10 @@ class PasswordFileAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         # Logged here, not in authenticate(): EmbeddedBroker authenticates every CONNECT twice.
         log.info(
             "client %r from %s connected as %r",
-            client_id, client_session.remote_address, client_session.username,
-        )  # fmt: skip
+            client_id,
+            client_session.remote_address,
+            client_session.username,
+        )
 
     def _will_allowed(self, username: str, topic: str | None) -> bool:
         if not topic or "+" in topic or "#" in topic or topic.startswith("$"):
@@ -197,9 +202,10 @@ class EmbeddedBroker(Broker):  # type: ignore[misc]
     copying the new credentials onto it (persistent session), and asks the auth plugins only
     afterwards; a refused CONNECT still takes over a live connection with that id. A client
     without any password could so silently unsubscribe the backend by reusing its client id.
-    Mosquitto authenticates first; this override is amqtt 0.12.1's `_initialize_client_session`
-    with authentication moved to the front. The CONNACK refusal and everything after a
-    successful CONNECT stay amqtt's own code.
+    Mosquitto authenticates first. This override is amqtt 0.12.1's `_initialize_client_session`
+    with authentication moved to the front (a refused client gets CONNACK "not authorized" and
+    never reaches the session table); everything after it is amqtt's own code, which calls the
+    auth plugins a second time, harmlessly.
     """
 
     async def _initialize_client_session(
@@ -232,8 +238,10 @@ class EmbeddedBroker(Broker):  # type: ignore[misc]
             if owner != username:
                 log.warning(
                     "refused client %r (user %r): its stored session belongs to %r",
-                    session.client_id, username, owner,
-                )  # fmt: skip
+                    session.client_id,
+                    username,
+                    owner,
+                )
                 await _refuse(writer)
                 raise AMQTTError(f"client {session.client_id!r} not authorized")
             for name in (

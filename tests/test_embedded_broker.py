@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import signal
 import socket
@@ -20,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contracts.fleet import parse_fleet
+from contracts.fleet import Fleet, parse_fleet
 from stack import credentials
 from stack.acl import (
     AclError,
@@ -32,7 +34,7 @@ from stack.acl import (
     parse_acl,
     topic_matches,
 )
-from stack.embedded_broker import PasswordHash, load_password_file
+from stack.embedded_broker import PasswordHash, load_password_file, serve
 
 REPO = Path(__file__).resolve().parent.parent
 ACL_FILE = REPO / "broker_config" / "acl"
@@ -160,7 +162,7 @@ def test_password_hash_matches_credentials_module(tmp_path: Path) -> None:
 
 
 @dataclass
-class Broker:
+class RunningBroker:
     port: int
     creds: credentials.Credentials
     log_path: Path
@@ -185,10 +187,8 @@ def _wait_until_listening(proc: subprocess.Popen[bytes], port: int, log_path: Pa
     pytest.fail(f"broker not listening on {port}:\n{log_path.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    tmp = tmp_path_factory.mktemp("embedded-broker")
-    fleet = parse_fleet(
+def _fleet(*device_ids: str) -> Fleet:
+    return parse_fleet(
         {
             "devices": [
                 {
@@ -198,10 +198,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
                     "name_zh": "大门",
                     "position": {"x": 100, "y": 100},
                 }
-                for device_id in ("gate-a", "gate-b")
+                for device_id in device_ids
             ]
         }
     )
+
+
+@contextlib.contextmanager
+def _broker_process(
+    tmp: Path, fleet: Fleet
+) -> Iterator[tuple[RunningBroker, subprocess.Popen[bytes]]]:
     creds = credentials.generate(fleet, tmp / "credentials")
     port = _free_port()
     log_path = tmp / "broker.log"
@@ -213,7 +219,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         _wait_until_listening(proc, port, log_path)
-        yield Broker(port, creds, log_path)
+        yield RunningBroker(port, creds, log_path), proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -226,12 +232,19 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     assert proc.returncode == 0, log_path.read_text()
 
 
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    tmp = tmp_path_factory.mktemp("embedded-broker")
+    with _broker_process(tmp, _fleet("gate-a", "gate-b")) as (running, _proc):
+        yield running
+
+
 class Client:
     """A paho 2.x client whose callbacks land in thread-safe events and queues."""
 
     def __init__(
         self,
-        broker: Broker,
+        embedded: RunningBroker,
         client_id: str,
         username: str | None = None,
         password: str | None = None,
@@ -239,7 +252,7 @@ class Client:
         clean_session: bool = True,
         will_topic: str | None = None,
     ) -> None:
-        self.broker = broker
+        self.broker = embedded
         self.mqtt = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -280,7 +293,7 @@ class Client:
         self._subacks.put(reason_code_list)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self.messages.put((message.topic, message.payload))
+        self.messages.put((message.topic, bytes(message.payload)))
 
     def connect(self) -> bool:
         """True if the broker accepted the CONNECT."""
@@ -323,9 +336,9 @@ Connect = Callable[..., Client]
 
 
 @pytest.fixture
-def connect(broker: Broker, clients: list[Client]) -> Connect:
+def connect(embedded: RunningBroker, clients: list[Client]) -> Connect:
     def _connect(client_id: str, username: str | None, password: str | None, **kw: Any) -> Client:
-        client = Client(broker, client_id, username, password, **kw)
+        client = Client(embedded, client_id, username, password, **kw)
         clients.append(client)
         return client
 
@@ -333,35 +346,35 @@ def connect(broker: Broker, clients: list[Client]) -> Connect:
 
 
 def _backend(
-    connect: Connect, broker: Broker, client_id: str = "backend-test", **kw: Any
+    connect: Connect, embedded: RunningBroker, client_id: str = "backend-test", **kw: Any
 ) -> Client:
-    backend = connect(client_id, credentials.BACKEND_USER, broker.creds.backend_password, **kw)
+    backend = connect(client_id, credentials.BACKEND_USER, embedded.creds.backend_password, **kw)
     assert backend.connect()
     return backend
 
 
-def _device(connect: Connect, broker: Broker, device_id: str) -> Client:
-    device = connect(f"{device_id}-test", device_id, broker.creds.devices[device_id])
+def _device(connect: Connect, embedded: RunningBroker, device_id: str) -> Client:
+    device = connect(f"{device_id}-test", device_id, embedded.creds.devices[device_id])
     assert device.connect()
     return device
 
 
-def test_device_event_reaches_backend(broker: Broker, connect: Connect) -> None:
-    backend = _backend(connect, broker)
+def test_device_event_reaches_backend(embedded: RunningBroker, connect: Connect) -> None:
+    backend = _backend(connect, embedded)
     assert backend.subscribe("lijia/+/+/events")
-    device = _device(connect, broker, "gate-a")
+    device = _device(connect, embedded, "gate-a")
     device.publish("lijia/gate/gate-a/events", b'{"hello": 1}')
     assert backend.next_message() == ("lijia/gate/gate-a/events", b'{"hello": 1}')
 
 
-def test_backend_command_reaches_only_its_device(broker: Broker, connect: Connect) -> None:
-    gate_a = _device(connect, broker, "gate-a")
-    gate_b = _device(connect, broker, "gate-b")
+def test_backend_command_reaches_only_its_device(embedded: RunningBroker, connect: Connect) -> None:
+    gate_a = _device(connect, embedded, "gate-a")
+    gate_b = _device(connect, embedded, "gate-b")
     assert gate_a.subscribe("lijia/+/gate-a/commands")
     assert not gate_a.subscribe("lijia/+/+/commands")  # other devices' commands
     assert not gate_a.subscribe("lijia/+/+/events")  # other devices' events
     assert gate_b.subscribe("lijia/+/gate-b/commands")
-    backend = _backend(connect, broker)
+    backend = _backend(connect, embedded)
     backend.publish("lijia/gate/gate-b/commands", b"open")
     backend.publish("lijia/gate/gate-a/commands", b"close")
     assert gate_a.next_message() == ("lijia/gate/gate-a/commands", b"close")
@@ -380,22 +393,22 @@ def test_backend_command_reaches_only_its_device(broker: Broker, connect: Connec
     ],
 )
 def test_bad_credentials_are_refused(
-    broker: Broker, connect: Connect, username: str | None, password: str | None
+    embedded: RunningBroker, connect: Connect, username: str | None, password: str | None
 ) -> None:
     assert not connect("intruder", username, password).connect()
 
 
-def test_another_users_password_is_refused(broker: Broker, connect: Connect) -> None:
-    assert not connect("intruder", "backend", broker.creds.devices["gate-a"]).connect()
-    assert not connect("intruder", "gate-b", broker.creds.devices["gate-a"]).connect()
+def test_another_users_password_is_refused(embedded: RunningBroker, connect: Connect) -> None:
+    assert not connect("intruder", "backend", embedded.creds.devices["gate-a"]).connect()
+    assert not connect("intruder", "gate-b", embedded.creds.devices["gate-a"]).connect()
 
 
 def test_publishing_on_another_devices_topic_is_not_delivered(
-    broker: Broker, connect: Connect
+    embedded: RunningBroker, connect: Connect
 ) -> None:
-    backend = _backend(connect, broker)
+    backend = _backend(connect, embedded)
     assert backend.subscribe("lijia/+/+/events")
-    device = _device(connect, broker, "gate-a")
+    device = _device(connect, embedded, "gate-a")
     device.publish("lijia/gate/gate-b/events", b"spoofed")
     device.publish("lijia/gate/gate-a/commands", b"self-command")
     device.publish("lijia/gate/gate-a/events", b"genuine")
@@ -405,34 +418,93 @@ def test_publishing_on_another_devices_topic_is_not_delivered(
     assert backend.messages.empty()
 
 
-def test_last_will_on_another_devices_topic_is_refused(broker: Broker, connect: Connect) -> None:
+def test_last_will_on_another_devices_topic_is_refused(
+    embedded: RunningBroker, connect: Connect
+) -> None:
     # The broker publishes a will itself, past the publish check, so it is checked at connect.
-    spoof = connect("gate-a-will", "gate-a", broker.creds.devices["gate-a"],
-                    will_topic="lijia/gate/gate-b/state")  # fmt: skip
+    password = embedded.creds.devices["gate-a"]
+    spoof = connect("gate-a-will", "gate-a", password, will_topic="lijia/gate/gate-b/state")
     assert not spoof.connect()
-    own = connect("gate-a-will-ok", "gate-a", broker.creds.devices["gate-a"],
-                  will_topic="lijia/gate/gate-a/state")  # fmt: skip
+    own = connect("gate-a-will-ok", "gate-a", password, will_topic="lijia/gate/gate-a/state")
     assert own.connect()
 
 
 def test_stored_session_cannot_be_taken_over_by_another_user(
-    broker: Broker, connect: Connect
+    embedded: RunningBroker, connect: Connect
 ) -> None:
     session_id = "backend-persistent"
-    backend = _backend(connect, broker, session_id, clean_session=False)
+    backend = _backend(connect, embedded, session_id, clean_session=False)
     assert backend.subscribe("lijia/+/+/events")
     backend.close()
     # A second, live subscriber shows when the broker has handled the publish (it queues for
     # the offline session in the same pass).
-    live = _backend(connect, broker, "backend-live")
+    live = _backend(connect, embedded, "backend-live")
     assert live.subscribe("lijia/+/+/events")
-    _device(connect, broker, "gate-b").publish("lijia/gate/gate-b/events", b"queued")
+    _device(connect, embedded, "gate-b").publish("lijia/gate/gate-b/events", b"queued")
     assert live.next_message() == ("lijia/gate/gate-b/events", b"queued")
 
-    thief = connect(session_id, "gate-a", broker.creds.devices["gate-a"], clean_session=False)
+    thief = connect(session_id, "gate-a", embedded.creds.devices["gate-a"], clean_session=False)
     assert not thief.connect()
     assert thief.messages.empty()
 
     # The rightful owner still gets what was queued for it.
-    backend = _backend(connect, broker, session_id, clean_session=False)
+    backend = _backend(connect, embedded, session_id, clean_session=False)
     assert backend.next_message() == ("lijia/gate/gate-b/events", b"queued")
+
+
+def test_refused_client_cannot_disturb_a_session_with_the_same_client_id(
+    embedded: RunningBroker, connect: Connect
+) -> None:
+    # Plain amqtt deletes the stored session of a clean-session CONNECT before authenticating
+    # it: a client without any password could silently unsubscribe the backend.
+    backend = _backend(connect, embedded, "backend-victim")
+    assert backend.subscribe("lijia/+/+/events")
+    assert not connect("backend-victim", "gate-a", "wrong").connect()
+    assert not connect("backend-victim", None, None).connect()
+    _device(connect, embedded, "gate-a").publish("lijia/gate/gate-a/events", b"still here")
+    assert backend.next_message() == ("lijia/gate/gate-a/events", b"still here")
+    assert backend.mqtt.is_connected()
+
+
+def test_sighup_reloads_the_password_file(tmp_path: Path) -> None:
+    with _broker_process(tmp_path, _fleet("gate-a")) as (running, proc):
+        # A device added to the fleet gets a password; the running broker learns it on SIGHUP.
+        running.creds = credentials.generate(_fleet("gate-a", "gate-c"), tmp_path / "credentials")
+        password = running.creds.devices["gate-c"]
+        assert not Client(running, "gate-c-1", "gate-c", password).connect()
+        proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            client = Client(running, "gate-c-2", "gate-c", password)
+            accepted = client.connect()
+            client.close()
+            if accepted:
+                break
+            assert time.monotonic() < deadline, running.log_path.read_text()
+
+
+def test_serve_in_process(tmp_path: Path) -> None:
+    creds = credentials.generate(_fleet("gate-a"), tmp_path)
+    port = _free_port()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    thread = threading.Thread(
+        target=loop.run_until_complete,
+        args=(serve(port, tmp_path / "passwd", ACL_FILE, stop=stop),),
+    )
+    thread.start()
+    try:
+        running = RunningBroker(port, creds, tmp_path / "no-log")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            client = Client(running, "backend-inproc", "backend", creds.backend_password)
+            if client.connect():
+                client.close()
+                break
+            client.close()
+            assert thread.is_alive() and time.monotonic() < deadline
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(TIMEOUT)
+        loop.close()
+    assert not thread.is_alive()

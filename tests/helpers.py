@@ -1,0 +1,246 @@
+"""Real processes for tests: Mosquitto with broker_config/, the backend, PostgreSQL, devices."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+
+from contracts.envelope import Envelope
+from contracts.topics import Channel, Topic
+from contracts.validation import dumps
+from stack.ports import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "test-operator-key"
+READ_KEY = "test-read-key"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy; return its value or raise with a clear message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    value = predicate()
+    if value:
+        return value
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@dataclass
+class BackendProcess:
+    """`python -m backend` as a real process we can SIGKILL and restart."""
+
+    mqtt_port: int
+    credentials_dir: Path
+    database_url: str
+    workdir: Path
+    mqtt_protocol: str = "5"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LIJIA_MQTT_HOST": "127.0.0.1",
+            "LIJIA_MQTT_PORT": str(self.mqtt_port),
+            "LIJIA_MQTT_PROTOCOL": self.mqtt_protocol,
+            "LIJIA_CREDENTIALS_DIR": str(self.credentials_dir),
+            "LIJIA_DATABASE_URL": self.database_url,
+            "LIJIA_API_PORT": str(self.port),
+            "LIJIA_API_KEYS": json.dumps({API_KEY: "operate", READ_KEY: "read"}),
+            "LIJIA_COMMAND_TIMEOUT_S": "5",
+            **self.extra_env,
+        }
+
+    def start(self, wait_broker: bool = True) -> BackendProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with (self.workdir / "backend.log").open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "backend"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        wait_until(self._healthy if wait_broker else self._answers, timeout=30)
+        return self
+
+    def _answers(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise AssertionError(f"backend exited: {self.log()[-2000:]}")
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _healthy(self) -> bool:
+        return self._answers() and self.health()["broker_connected"]
+
+    def health(self) -> dict[str, Any]:
+        return httpx.get(self.url + "/health", timeout=5).json()  # type: ignore[no-any-return]
+
+    def log(self) -> str:
+        return (self.workdir / "backend.log").read_text(errors="replace")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def get(self, path: str, **params: Any) -> Any:
+        params = {k: v for k, v in params.items() if v is not None}
+        resp = httpx.get(self.url + path, params=params, timeout=10)
+        resp.raise_for_status()
+        return resp.json()
+
+    def post(self, path: str, body: dict[str, Any], key: str | None = API_KEY) -> httpx.Response:
+        headers = {"X-API-Key": key} if key else {}
+        return httpx.post(self.url + path, json=body, headers=headers, timeout=10)
+
+    def event_ids(self, **params: Any) -> list[str]:
+        """Every stored event id (all pages)."""
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = self.get("/events", limit=1000, cursor=cursor, **params)
+            ids += [e["event_id"] for e in page["data"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return ids
+
+
+class DeviceClient:
+    """A hand-driven device: publishes envelopes with its own credentials, waits for PUBACKs."""
+
+    def __init__(
+        self, port: int, device_id: str, password: str, kind: str = "gate", protocol: int = 5
+    ) -> None:
+        self.device_id, self.kind, self.seq = device_id, kind, 0
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"test-{device_id}-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311,
+        )
+        self.client.username_pw_set(device_id, password)
+        self.client.max_inflight_messages_set(100)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        wait_until(self.client.is_connected, timeout=10)
+
+    def envelope(self, type_: str = "entry-granted", data: dict[str, Any] | None = None,
+                 channel: Channel = Channel.EVENTS) -> Envelope:  # fmt: skip
+        env = Envelope(
+            device_id=self.device_id, kind=self.kind, type=type_, seq=self.seq,
+            ts=datetime.now(UTC),
+            data=data if data is not None else {"method": "card", "duration_ms": 1500},
+        )  # fmt: skip
+        self.seq += 1
+        return env
+
+    def publish_raw(self, topic: str, payload: bytes, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        return info
+
+    def send(self, env: Envelope, channel: Channel = Channel.EVENTS) -> Envelope:
+        self.publish_raw(str(Topic(self.kind, self.device_id, channel)), dumps(env))
+        return env
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+def postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster on a free port; we stop only this one."""
+
+    datadir: Path
+    port: int = field(default_factory=free_port)
+
+    def _as_owner(self, cmd: list[str]) -> list[str]:
+        # initdb refuses to run as root; run the cluster as user postgres then.
+        return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+    def start(self) -> PostgresServer:
+        bindir = postgres_bin()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL binaries not found: run the README's test command")
+        self.bindir = bindir
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            pg = pwd.getpwnam("postgres")
+            os.chown(self.datadir, pg.pw_uid, pg.pw_gid)
+            os.chmod(self.datadir.parent, 0o755)
+        subprocess.run(
+            self._as_owner([str(bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
+                            "-U", "postgres", "--no-sync"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            self._as_owner([str(bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
+                            "-l", str(self.datadir / "server.log"), "-w", "start"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        wait_for_port(self.port)
+        return self
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres",
+                             autocommit=True) as conn:  # fmt: skip
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        subprocess.run(
+            self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast",
+                            "-w", "stop"]),
+            capture_output=True,
+        )  # fmt: skip
