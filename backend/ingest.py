@@ -50,7 +50,7 @@ class Ingest:
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.registry = Registry(engine)
+        self.registry = Registry(engine, reject_retained=settings.mqtt_protocol == "5")
         self.on_batch = on_batch
         self.queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.ingest_queue_max)
         self.stats = IngestStats()
@@ -85,7 +85,8 @@ class Ingest:
             oldest = self.queue.queue[0] if self.queue.queue else None
         if oldest is None:
             return 0.0
-        return max(0.0, (datetime.now(UTC) - oldest.received_at).total_seconds())
+        age: float = (datetime.now(UTC) - oldest.received_at).total_seconds()
+        return max(0.0, age)
 
     # -- paho callbacks (network thread): must never raise ---------------------------------
     def _on_connect(

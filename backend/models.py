@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -94,3 +94,8 @@ class CommandRecord(SQLModel, table=True):
     reason: str | None = None
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for bulk statements (SQLModel does not type `__table__`)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from backend.config import Settings
 
 
-def protocol(settings: Settings) -> mqtt.MQTTProtocolVersion:
+def protocol(settings: Settings) -> MQTTProtocolVersion:
     return mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
 
 
@@ -21,7 +22,7 @@ def make_client(settings: Settings, client_id: str, *, persistent: bool) -> mqtt
     if proto == mqtt.MQTTv311:
         kwargs["clean_session"] = not persistent
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=proto,
         manual_ack=persistent,
@@ -37,7 +38,7 @@ def connect_kwargs(settings: Settings, *, persistent: bool) -> dict[str, Any]:
     connect (FACTS.md); a persistent consumer asks for clean_start=False and an expiry."""
     if protocol(settings) != mqtt.MQTTv5:
         return {}
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     if persistent:
         props.SessionExpiryInterval = settings.session_expiry_s
         return {"clean_start": False, "properties": props}

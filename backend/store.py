@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from backend.models import CommandRecord, DeadLetter, Device, Event
+from backend.models import CommandRecord, DeadLetter, Device, Event, table
 from contracts.envelope import CommandResult, Envelope
 from contracts.topics import Channel
 from contracts.validation import ContractError, DeviceMessage, parse_message
@@ -55,30 +55,33 @@ def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert-or-ignore on event_id; returns how many rows were new."""
     if not rows:
         return 0
-    table: Any = Event.__table__
+    events = table(Event)
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        stmt: Any = sqlite.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+        stmt: Any = sqlite.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
     elif dialect == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["event_id"])
+        stmt = postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported database {dialect}")
     # RETURNING yields only the rows actually inserted, so duplicates are counted exactly,
     # even with several replicas writing at once.
-    return len(conn.execute(stmt.returning(table.c.event_id), rows).all())
+    return len(conn.execute(stmt.returning(events.c.event_id), rows).all())
 
 
 class Registry:
     """Provisioned devices (id -> kind), cached; unknown devices are refused, not created."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reject_retained: bool = True) -> None:
         self.engine = engine
+        # The embedded fallback broker (amqtt) marks queued messages as retained when it
+        # delivers them after a reconnect, so the retained check only holds with Mosquitto.
+        self.reject_retained = reject_retained
         self.kinds: dict[str, str] = {}
         self.refresh()
 
     def refresh(self) -> None:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(Device.__table__.c.device_id, Device.__table__.c.kind))
+            rows = conn.execute(select(table(Device).c.device_id, table(Device).c.kind))
             self.kinds = {r.device_id: r.kind for r in rows}
 
 
@@ -89,7 +92,7 @@ def classify(item: Incoming, registry: Registry) -> DeviceMessage:
         raise ContractError("unknown-device: not provisioned in the fleet")
     if registered != msg.topic.kind:
         raise ContractError("kind-mismatch: device is registered as another kind")
-    if item.retained and msg.envelope is not None:
+    if registry.reject_retained and item.retained and msg.envelope is not None:
         raise ContractError("retained-not-allowed: only the state channel is retained")
     return msg
 
@@ -155,11 +158,11 @@ def write_batch(engine: Engine, registry: Registry, batch: list[Incoming]) -> Ba
         result.stored = _insert_ignore(conn, events)
         result.duplicates = len(events) - result.stored
         if dead:
-            conn.execute(insert(DeadLetter.__table__), dead)  # type: ignore[arg-type]
-        dev: Any = Device.__table__
+            conn.execute(insert(table(DeadLetter)), dead)
+        dev: Any = table(Device)
         for device_id, values in twins.items():
             conn.execute(update(dev).where(dev.c.device_id == device_id).values(**values))
-        cmd: Any = CommandRecord.__table__
+        cmd: Any = table(CommandRecord)
         for env, res in results:
             conn.execute(
                 update(cmd)

@@ -38,8 +38,9 @@ class Envelope(WireModel):
     Injected events are made outside the device and carry seq 0; gap detection skips them.
     """
 
-    version: Literal[1] = SCHEMA_VERSION
-    event_id: Token = Field(default_factory=new_id)
+    version: Literal[1] = 1  # SCHEMA_VERSION
+    # Made by the device, once per event: redelivery of the same event keeps its id.
+    event_id: Token
     device_id: Identifier
     kind: Identifier
     type: Identifier

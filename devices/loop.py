@@ -6,6 +6,7 @@ thousands of devices, each with its own MQTT session, share one process.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -49,22 +50,19 @@ class MqttLoop:
         self.selector.register(sock, selectors.EVENT_READ, client)
 
     def _on_socket_close(self, _client: mqtt.Client, _u: Any, sock: Any) -> None:
-        try:
+        # The socket may already be gone from the selector when paho closes it twice.
+        with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
 
     def _on_register_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
-        try:
+        # The socket may already be gone from the selector when paho closes it twice.
+        with contextlib.suppress(KeyError, ValueError):
             self.selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
-        except (KeyError, ValueError):
-            pass
 
     def _on_unregister_write(self, client: mqtt.Client, _u: Any, sock: Any) -> None:
-        try:
+        # The socket may already be gone from the selector when paho closes it twice.
+        with contextlib.suppress(KeyError, ValueError):
             self.selector.modify(sock, selectors.EVENT_READ, client)
-        except (KeyError, ValueError):
-            pass
 
     # -- timers ------------------------------------------------------------------------------
     def call_at(self, when: float, fn: Callable[[], None]) -> None:

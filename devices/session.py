@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from contracts.envelope import (
     Command,
     CommandResult,
     Envelope,
+    new_id,
 )
 from contracts.topics import CHANNEL_RULES, Channel, Topic
 from contracts.validation import dumps
@@ -71,7 +73,7 @@ class DeviceSession:
         self._backoff = 0.5
         proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"dev-{self.device_id}", protocol=proto
+            CallbackAPIVersion.VERSION2, client_id=f"dev-{self.device_id}", protocol=proto
         )
         # The user name is the device id: the broker's ACL (%u) confines the device to its topics.
         self.client.username_pw_set(self.device_id, password)
@@ -145,6 +147,7 @@ class DeviceSession:
 
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
         env = Envelope(
+            event_id=new_id(),
             device_id=self.device_id,
             kind=self.kind,
             type=emission.type,
@@ -173,12 +176,18 @@ class DeviceSession:
 
     # -- commands ----------------------------------------------------------------------------
     def _result(self, command_id: str, status: str, reason: str | None = None) -> None:
-        result = CommandResult(command_id=command_id, status=status, reason=reason)  # type: ignore[arg-type]
+        result = CommandResult(command_id=command_id, status=status, reason=reason)
         data = result.model_dump(mode="json", exclude_none=True)
         env = Envelope(
-            device_id=self.device_id, kind=self.kind, type=COMMAND_RESULT_TYPE, seq=self.seq,
-            ts=self.clock.now(), correlation_id=command_id, data=data,
-        )  # fmt: skip
+            event_id=new_id(),
+            device_id=self.device_id,
+            kind=self.kind,
+            type=COMMAND_RESULT_TYPE,
+            seq=self.seq,
+            ts=self.clock.now(),
+            correlation_id=command_id,
+            data=data,
+        )
         self.seq += 1
         self._publish(Channel.COMMAND_RESULTS, dumps(env))
 

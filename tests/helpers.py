@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, new_id
 from contracts.topics import Channel, Topic
 from contracts.validation import dumps
 from stack.ports import free_port, wait_for_port
@@ -149,7 +150,7 @@ class DeviceClient:
     ) -> None:
         self.device_id, self.kind, self.seq = device_id, kind, 0
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=f"test-{device_id}-{time.monotonic_ns()}",
             protocol=mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311,
         )
@@ -162,7 +163,7 @@ class DeviceClient:
     def envelope(self, type_: str = "entry-granted", data: dict[str, Any] | None = None,
                  channel: Channel = Channel.EVENTS) -> Envelope:  # fmt: skip
         env = Envelope(
-            device_id=self.device_id, kind=self.kind, type=type_, seq=self.seq,
+            event_id=new_id(), device_id=self.device_id, kind=self.kind, type=type_, seq=self.seq,
             ts=datetime.now(UTC),
             data=data if data is not None else {"method": "card", "duration_ms": 1500},
         )  # fmt: skip

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from contracts.envelope import Envelope
 from stack.broker import BrokerProcess
@@ -60,9 +62,9 @@ def test_event_published_by_hand_is_stored_once(
 def test_anonymous_and_wrong_password_are_refused(
     broker: BrokerProcess, creds: Credentials
 ) -> None:
-    def connect(user: str | None, password: str | None) -> mqtt.ReasonCode | None:
-        result: list[mqtt.ReasonCode] = []
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    def connect(user: str | None, password: str | None) -> ReasonCode | None:
+        result: list[ReasonCode] = []
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
         if user:
             c.username_pw_set(user, password)
         c.on_connect = lambda *a: result.append(a[3])
@@ -161,7 +163,7 @@ def test_backend_sigkill_mid_stream_loses_nothing_and_stores_nothing_twice(
     wait_until(lambda: backend.health()["stored"] >= 300, timeout=60)
     backend.kill()  # SIGKILL: no goodbye, unacked messages stay with the broker
     stored_before_kill = len(backend_ids_direct(backend))
-    assert 0 < stored_before_kill
+    assert stored_before_kill > 0
     backend.start()
     assert done.wait(120)
     dev.close()

@@ -17,24 +17,45 @@ def api_url() -> str:
     return os.environ.get("LIJIA_API_URL", "http://127.0.0.1:8000")
 
 
+def api_key() -> str:
+    return os.environ.get("LIJIA_API_KEY", "")
+
+
 @st.cache_resource
-def client(base_url: str) -> httpx.Client:
-    headers = {"X-API-Key": os.environ.get("LIJIA_API_KEY", "")}
-    return httpx.Client(base_url=base_url, timeout=5.0, headers=headers)
+def client(base_url: str, key: str) -> httpx.Client:
+    """One client per backend and key: a changed LIJIA_API_KEY is not served a stale client."""
+    return httpx.Client(base_url=base_url, timeout=5.0, headers={"X-API-Key": key})
+
+
+def _detail(resp: httpx.Response) -> str:
+    """The backend's reason in a line: FastAPI's `detail` is a string or a list of field errors."""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return resp.text[:200]
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg', '')}"
+            if isinstance(e, dict) else str(e)
+            for e in detail
+        )  # fmt: skip
+    return str(detail)
 
 
 def _call(method: str, path: str, **kw: Any) -> Any:
+    url = api_url()
     try:
-        resp = client(api_url()).request(method, path, **kw)
+        resp = client(url, api_key()).request(method, path, **kw)
     except httpx.HTTPError:
-        raise ApiError(f"The backend at {api_url()} cannot be reached.") from None
+        raise ApiError(f"The backend at {url} cannot be reached. · 无法连接后端") from None
     if resp.status_code >= 400:
-        try:
-            detail = resp.json().get("detail")
-        except ValueError:
-            detail = resp.text[:200]
-        raise ApiError(f"The backend refused the request ({resp.status_code}): {detail}")
-    return resp.json()
+        raise ApiError(
+            f"The backend refused the request ({resp.status_code}): {_detail(resp)} · 后端拒绝请求"
+        )
+    try:
+        return resp.json()
+    except ValueError:
+        raise ApiError(f"The backend at {url} did not answer JSON. · 后端响应无效") from None
 
 
 def get(path: str, **params: Any) -> Any:

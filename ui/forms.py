@@ -38,15 +38,22 @@ def schema_form(schema: dict[str, Any], key: str) -> dict[str, Any]:
         elif prop.get("type") == "boolean":
             values[name] = st.checkbox(label, value=bool(default), key=wkey, help=help_text)
         elif prop.get("type") in ("integer", "number"):
-            is_int = prop["type"] == "integer"
-            lo = prop.get("minimum")
-            start = default if default is not None else (lo if lo is not None else 0)
+            # Streamlit wants every numeric argument of one type; JSON Schema bounds are often
+            # ints (ge=0, le=1) on float fields. An optional field without default starts empty.
+            num = int if prop["type"] == "integer" else float
+            lo, hi = prop.get("minimum"), prop.get("maximum")
+            if default is not None:
+                start: int | float | None = num(default)
+            elif name in required:
+                start = num(lo if lo is not None else 0)
+            else:
+                start = None
             values[name] = st.number_input(
                 label,
-                min_value=lo,
-                max_value=prop.get("maximum"),
-                value=int(start) if is_int else float(start),
-                step=1 if is_int else 0.01,
+                min_value=None if lo is None else num(lo),
+                max_value=None if hi is None else num(hi),
+                value=start,
+                step=num(1) if num is int else 0.01,
                 key=wkey,
                 help=help_text,
             )

@@ -27,15 +27,17 @@ if not devices:
     st.stop()
 
 labels = {d["device_id"]: f"{d['device_id']} · {d['name_zh']}" for d in devices}
-device_id = st.selectbox("Device · 设备", list(labels), format_func=labels.__getitem__)
+device_id = st.selectbox(
+    "Device · 设备", list(labels), format_func=labels.__getitem__, key="inject.device"
+)
 device = next(d for d in devices if d["device_id"] == device_id)
 spec = get_kind(device["kind"])
-event_type = st.selectbox("Event type · 事件类型", list(spec.events))
+event_type = st.selectbox("Event type · 事件类型", list(spec.events), key="inject.type")
 schema = spec.events[event_type].model_json_schema()
 
 with st.form(f"inject-{device_id}-{event_type}"):
     data = schema_form(schema, key=f"{device_id}.{event_type}")
-    submitted = st.form_submit_button("Inject · 注入", type="primary")
+    submitted = st.form_submit_button("Inject · 注入", type="primary", key="inject.submit")
 
 if submitted:
     try:
@@ -45,7 +47,7 @@ if submitted:
     except ApiError as exc:
         st.error(str(exc))
         st.stop()
-    st.success(f"Published as event {accepted['event_id']} on {accepted['topic']}")
+    st.success(f"Published as event {accepted['event_id']} on {accepted['topic']} · 已发布")
     with st.spinner("Waiting for it to come back through ingest…"):
         deadline = time.monotonic() + 10
         arrived = None

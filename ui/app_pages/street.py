@@ -42,7 +42,7 @@ def live() -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
     st.subheader("Live events · 实时事件")
@@ -63,7 +63,7 @@ def live() -> None:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import CommandPublic, CommandRequest
-from backend.models import CommandRecord, Device
+from backend.models import CommandRecord, Device, table
 from backend.publisher import PublishError
 from contracts.catalogue import get_kind
 from contracts.envelope import Command, new_id
@@ -70,7 +70,7 @@ def send_command(
         status, reason = "failed", f"not published: {exc}"
     # Only advance from pending: the device's result may already have been ingested.
     session.exec(
-        update(CommandRecord)  # type: ignore[call-overload]
+        update(CommandRecord)
         .where(col(CommandRecord.command_id) == record.command_id)
         .where(col(CommandRecord.status) == "pending")
         .values(status=status, reason=reason, updated_at=datetime.now(UTC))
@@ -99,11 +99,11 @@ def get_command(command_id: str, session: SessionDep) -> CommandPublic:
 def expire_commands(engine: Engine, timeout_s: float) -> int:
     """Commands with no final answer within the timeout end as timed-out."""
     cutoff = datetime.now(UTC) - timedelta(seconds=timeout_s)
-    table = CommandRecord.__table__
+    cmd = table(CommandRecord)
     with engine.begin() as conn:
         res = conn.execute(
-            update(table)
-            .where(table.c.status.in_(OPEN_STATUSES), table.c.created_at < cutoff)
+            update(cmd)
+            .where(cmd.c.status.in_(OPEN_STATUSES), cmd.c.created_at < cutoff)
             .values(status="timed-out", reason="no result from the device in time",
                     updated_at=datetime.now(UTC))
         )  # fmt: skip

@@ -13,7 +13,7 @@ from backend.api.schemas import EventPublic, EventsPublic, InjectAccepted, Injec
 from backend.models import Device, Event
 from backend.publisher import PublishError
 from contracts.catalogue import get_kind
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, new_id
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, dumps, validate_data
 
@@ -77,6 +77,7 @@ def inject_event(
     except ContractError as exc:
         raise HTTPException(422, exc.reason) from None
     env = Envelope(
+        event_id=new_id(),
         device_id=device.device_id,
         kind=device.kind,
         type=body.type,
