@@ -161,6 +161,8 @@ def write_batch(engine: Engine, registry: Registry, batch: list[Incoming]) -> Ba
             conn.execute(insert(table(DeadLetter)), dead)
         dev: Any = table(Device)
         for device_id, values in twins.items():
+            if not values:  # e.g. only injected events: the twin does not change
+                continue
             conn.execute(update(dev).where(dev.c.device_id == device_id).values(**values))
         cmd: Any = table(CommandRecord)
         for env, res in results:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import signal
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,23 +61,25 @@ class FleetRunner:
         for session in self.sessions:
             session.start()
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = 10.0) -> None:
         """Every device says goodbye on its state topic, then the loop drains."""
         for session in self.sessions:
             session.shutdown()
         deadline = time.monotonic() + timeout
-        self.loop.run(until=lambda: not self.loop.selector.get_map() or
-                      time.monotonic() > deadline)  # fmt: skip
+        # Done when every socket is closed: paho closes it after DISCONNECT is written.
+        self.loop.run(until=lambda: not self.loop.selector.get_map() or time.monotonic() > deadline)
 
     def run_forever(self, status_every: float = 10.0) -> None:
+        stopping = threading.Event()
+
         def on_signal(_sig: int, _frame: FrameType | None) -> None:
-            self.loop.stop()
+            stopping.set()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.start()
         last, published = time.monotonic(), 0
-        while not self.loop.stopping:
+        while not stopping.is_set():
             self.loop.run_once()
             now = time.monotonic()
             if now - last >= status_every:
@@ -86,5 +89,4 @@ class FleetRunner:
                     self.stats.connected, len(self.sessions), rate, self.stats.errors,
                 )  # fmt: skip
                 last, published = now, self.stats.published
-        self.loop._stop.clear()
         self.shutdown()

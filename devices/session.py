@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -125,17 +126,34 @@ class DeviceSession:
             self.loop.call_later(self._backoff, self._reconnect)
             self._backoff = min(self._backoff * 2, 10.0)
 
-    def shutdown(self) -> None:
-        """Clean shutdown: say so on the state topic (no Last Will), then disconnect."""
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Clean shutdown: say so on the state topic (no Last Will), then disconnect.
+
+        The goodbye may queue behind messages still in flight, and DISCONNECT would overtake it,
+        so we disconnect only once the broker has acknowledged the goodbye (or after `timeout`).
+        """
         self.closing = True
-        if self.online:
-            bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
-            self._publish(Channel.STATE, dumps(bye))
+        if not self.online:
+            self._disconnect()
+            return
+        bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
+        info = self._publish(Channel.STATE, dumps(bye))
+        deadline = time.monotonic() + timeout
+
+        def finish() -> None:
+            if info.is_published() or time.monotonic() > deadline or not self.online:
+                self._disconnect()
+            else:
+                self.loop.call_later(0.02, finish)
+
+        finish()
+
+    def _disconnect(self) -> None:
         self.client.disconnect()
         self.loop.detach(self.client)
 
     # -- publishing --------------------------------------------------------------------------
-    def _publish(self, channel: Channel, payload: bytes) -> None:
+    def _publish(self, channel: Channel, payload: bytes) -> mqtt.MQTTMessageInfo:
         rule = CHANNEL_RULES[channel]
         info = self.client.publish(str(self.topic(channel)), payload, rule.qos, rule.retained)
         # NO_CONN: paho keeps QoS 1 messages and sends them after the reconnect.
@@ -144,6 +162,7 @@ class DeviceSession:
             log.warning("%s: publish failed: %s", self.device_id, mqtt.error_string(info.rc))
         else:
             self.stats.published += 1
+        return info
 
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
         env = Envelope(

@@ -66,6 +66,7 @@ def test_street_page_shows_devices_availability_and_live_events(
 
     assert not at.exception, at.exception
     assert not at.error, errors(at)
+    assert not at.warning, [w.value for w in at.warning]  # e.g. a deprecated argument
     assert at.title[0].value == "Lijia Street · 礼嘉街道"
     metrics = {m.label: m.value for m in at.metric}
     n_devices = backend.get("/devices")["count"]
@@ -107,6 +108,7 @@ def test_inject_page_publishes_an_injected_event(console_env: BackendProcess) ->
 
     assert not at.exception, at.exception
     assert not at.error, errors(at)
+    assert not at.warning, [w.value for w in at.warning]  # "Not stored yet"
     successes = [s.value for s in at.success]
     assert successes[0].startswith("Published as event ")
     assert "lijia/gate/gate-south/events" in successes[0]
