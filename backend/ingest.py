@@ -97,7 +97,7 @@ class Ingest:
                 log.error("broker refused ingest connection: %s", reason)
                 return
             self.connected.set()
-            subs = []
+            subs: list[tuple[str, Any]] = []
             for ch in INGEST_CHANNELS:
                 topic = subscription(ch)
                 if self.settings.share_group:
@@ -106,7 +106,7 @@ class Ingest:
                     # retainHandling=1: retained state only when the subscription is new.
                     subs.append((topic, SubscribeOptions(qos=1, retainHandling=1)))
                 else:
-                    subs.append((topic, SubscribeOptions(qos=1)))
+                    subs.append((topic, 1))
             client.subscribe(subs)
             log.info("ingest connected; subscribed to %d channels", len(subs))
         except Exception:
