@@ -157,6 +157,10 @@ def duration(text: str) -> float:
 
 
 # -- the street as local processes ---------------------------------------------------------------
+class ServiceExited(Exception):
+    """A service we started has stopped: no use waiting for it any longer."""
+
+
 @dataclass
 class LocalCompose:
     spec: dict[str, Any]
@@ -171,6 +175,8 @@ class LocalCompose:
 
     def __post_init__(self) -> None:
         self.services: dict[str, dict[str, Any]] = self.spec["services"]
+        # Host names on the compose network that anything could connect to.
+        self.hosts = {n for n, s in self.services.items() if container_ports(s)}
         for name, service in self.services.items():
             for port in container_ports(service):
                 assert port not in self.ports, f"container port {port} is used twice"
@@ -202,8 +208,10 @@ class LocalCompose:
                 return local / os.path.relpath(path, target)
         raise AssertionError(f"{name}: {path} is neither in the image nor on a mount")
 
-    def localize(self, name: str, value: str) -> str:
-        if value in self.services or value == "0.0.0.0":
+    def localize(self, name: str, value: str, *, host_value: bool = False) -> str:
+        """The local equivalent of one value. A whole value is a host name only where a host is
+        expected (`host_value`: environment variables); in a command, `backend` is a module."""
+        if (host_value and value in self.hosts) or value == "0.0.0.0":
             return LOCAL
         if value.isdigit() and int(value) in self.ports:
             return str(self.ports[int(value)])
@@ -212,7 +220,7 @@ class LocalCompose:
 
         def host_port(m: re.Match[str]) -> str:
             host, port = m[1], int(m[2])
-            if host not in self.services and host not in (LOCAL, "localhost"):
+            if host not in self.hosts and host not in (LOCAL, "localhost"):
                 return m[0]
             assert port in self.ports, f"{name}: {m[0]} is no port that a service listens on"
             return f"{LOCAL}:{self.ports[port]}"
@@ -223,7 +231,7 @@ class LocalCompose:
         raw = self.services[name].get("environment") or {}
         if isinstance(raw, list):
             raw = dict(item.split("=", 1) for item in raw)
-        return {k: self.localize(name, str(v)) for k, v in raw.items()}
+        return {k: self.localize(name, str(v), host_value=True) for k, v in raw.items()}
 
     def command(self, name: str) -> list[str]:
         argv = [self.localize(name, str(a)) for a in self.services[name]["command"]]
@@ -267,10 +275,10 @@ class LocalCompose:
     def assert_running(self, name: str) -> None:
         proc = self.procs.get(name)
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
+            raise ServiceExited(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
         broker = self.broker.proc if name == "mosquitto" and self.broker else None
         if broker is not None and broker.poll() is not None:
-            raise AssertionError(f"mosquitto exited:\n{self.tail(name)}")
+            raise ServiceExited(f"mosquitto exited:\n{self.tail(name)}")
 
     def wait_healthy(self, name: str, timeout: float = 40) -> None:
         if name in self.healthy_services:
