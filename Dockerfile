@@ -22,7 +22,7 @@ RUN groupadd --system --gid 10001 lijia \
 WORKDIR /app
 
 # The code stays owned by root: the services cannot modify what they run.
-COPY pyproject.toml README.md lijia_cli.py ./
+COPY pyproject.toml README.md ./
 COPY contracts/ contracts/
 COPY devices/ devices/
 COPY backend/ backend/

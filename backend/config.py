@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     # key -> scope. Empty means writes are refused (no key matches). Keys are never logged.
     api_keys: dict[str, Scope] = Field(default_factory=dict)
     command_timeout_s: float = 30.0
+    # A device offline this long raises the generic device-offline alarm.
+    offline_alarm_after_s: float = 300.0
+    # An "online" device silent this long is marked offline with reason "silent".
+    silent_after_s: float = 900.0
+    # Personal events (resident references) are purged after this; hourly aggregates stay.
+    retention_days: float = 30.0
     max_body_bytes: int = 64 * 1024
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
 

@@ -15,6 +15,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
 
+from backend.alarms import AlarmEngine
 from backend.config import Settings
 from backend.mqtt_client import connect_kwargs, make_client
 from backend.store import BatchResult, Incoming, Registry, write_batch
@@ -47,9 +48,11 @@ class Ingest:
         settings: Settings,
         engine: Engine,
         on_batch: Callable[[BatchResult], None] | None = None,
+        alarms: AlarmEngine | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
+        self.alarms = alarms
         self.registry = Registry(engine, reject_retained=settings.mqtt_protocol == "5")
         self.on_batch = on_batch
         self.queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.ingest_queue_max)
@@ -163,7 +166,7 @@ class Ingest:
         delay = 0.1
         while not self._stop.is_set():
             try:
-                result = write_batch(self.engine, self.registry, batch)
+                result = write_batch(self.engine, self.registry, batch, self.alarms)
             except Exception:
                 # Transient database trouble: keep the batch, do not ack, retry with backoff.
                 self.stats.db_errors += 1

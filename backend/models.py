@@ -81,6 +81,70 @@ class DeadLetter(SQLModel, table=True):
     sha256: str
 
 
+class Alarm(SQLModel, table=True):
+    """One alarm: active → acknowledged → cleared. At most one open alarm per rule and device:
+    `open_key` is set while open and NULL once cleared, under a unique constraint (NULLs never
+    collide), which also holds when several backend replicas race."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(index=True)
+    device_id: str = Field(index=True)
+    kind: str
+    severity: str
+    title: str
+    status: str = "active"  # active | acknowledged | cleared
+    open_key: str | None = Field(default=None, unique=True)
+    occurrences: int = 1
+    raised_at: datetime = _ts(nullable=False)
+    last_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = _ts(nullable=True)
+    cleared_by: str | None = None
+    cleared_at: datetime | None = _ts(nullable=True)
+    clear_reason: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+
+
+class AlarmNote(SQLModel, table=True):
+    """The history of an alarm: who raised, acknowledged, cleared or commented, and when."""
+
+    __tablename__ = "alarm_note"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alarm_id: int = Field(index=True, foreign_key="alarm.id")
+    action: str  # raised | acknowledged | cleared | comment
+    author: str
+    text: str | None = None
+    at: datetime = _ts(nullable=False)
+
+
+class RuleState(SQLModel, table=True):
+    """What a rule remembers between messages: since when a telemetry condition holds, or an
+    open deadline (key = e.g. a request id)."""
+
+    __tablename__ = "rule_state"
+
+    device_id: str = Field(primary_key=True)
+    rule: str = Field(primary_key=True)
+    key: str = Field(default="", primary_key=True)
+    since: datetime = _ts(nullable=False)
+    due_at: datetime | None = _ts(nullable=True)
+
+
+class StatHourly(SQLModel, table=True):
+    """Headline counts per device, figure and hour: what the console charts; it survives the
+    retention purge of personal events."""
+
+    __tablename__ = "stat_hourly"
+
+    device_id: str = Field(primary_key=True)
+    stat: str = Field(primary_key=True)
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    kind: str = Field(index=True)
+    count: int = 0
+
+
 class CommandRecord(SQLModel, table=True):
     """An operator command and its progress: pending → sent → accepted → succeeded / ..."""
 

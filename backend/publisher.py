@@ -25,8 +25,9 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Its own client id: reusing the ingest id would kick the ingest session off the broker.
-        self.client = make_client(settings, f"lijia-backend-out-{uuid.uuid4().hex[:8]}",
-                                  persistent=False)  # fmt: skip
+        self.client = make_client(
+            settings, f"lijia-backend-out-{uuid.uuid4().hex[:8]}", persistent=False
+        )
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from backend.models import CommandRecord, DeadLetter, Device, Event, table
+from backend.alarms import AlarmChange, AlarmEngine, Observed
+from backend.models import CommandRecord, DeadLetter, Device, Event, StatHourly, table
+from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import CommandResult, Envelope
 from contracts.topics import Channel
 from contracts.validation import ContractError, DeviceMessage, parse_message
@@ -45,27 +47,64 @@ class BatchResult:
     duplicates: int = 0
     dead_lettered: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    # For the live stream, reported only after the commit.
+    new_events: list[dict[str, Any]] = field(default_factory=list)
+    alarm_changes: list[AlarmChange] = field(default_factory=list)
+    availability: list[dict[str, Any]] = field(default_factory=list)
 
 
 def digest(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
-def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert-or-ignore on event_id; returns how many rows were new."""
-    if not rows:
-        return 0
-    events = table(Event)
+def dialect_insert(conn: Connection, tbl: Any) -> Any:
+    """INSERT with ON CONFLICT support for the two databases we run on."""
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        stmt: Any = sqlite.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(events).on_conflict_do_nothing(index_elements=["event_id"])
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"unsupported database {dialect}")
+        return sqlite.insert(tbl)
+    if dialect == "postgresql":
+        return postgresql.insert(tbl)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
+
+
+def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert-or-ignore on event_id; returns the ids that were new."""
+    if not rows:
+        return set()
+    events = table(Event)
+    stmt = dialect_insert(conn, events).on_conflict_do_nothing(index_elements=["event_id"])
     # RETURNING yields only the rows actually inserted, so duplicates are counted exactly,
     # even with several replicas writing at once.
-    return len(conn.execute(stmt.returning(events.c.event_id), rows).all())
+    return {r[0] for r in conn.execute(stmt.returning(events.c.event_id), rows).all()}
+
+
+def _count_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Hourly headline counts, kept when personal events are purged."""
+    counts: dict[tuple[str, str, datetime, str], int] = {}
+    for row in rows:
+        if row["channel"] != Channel.EVENTS.value:
+            continue
+        spec = load_builtin_kinds().get(row["kind"])
+        for stat in spec.stats if spec else ():
+            if stat.counts(row["type"], row["data"]):
+                hour = row["ts"].astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                key = (row["device_id"], stat.name, hour, row["kind"])
+                counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return
+    tbl = table(StatHourly)
+    stmt = dialect_insert(conn, tbl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["device_id", "stat", "hour"],
+        set_={"count": tbl.c.count + stmt.excluded.count},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"device_id": d, "stat": s, "hour": h, "kind": k, "count": n}
+            for (d, s, h, k), n in counts.items()
+        ],
+    )
 
 
 class Registry:
@@ -97,7 +136,9 @@ def classify(item: Incoming, registry: Registry) -> DeviceMessage:
     return msg
 
 
-def write_batch(engine: Engine, registry: Registry, batch: list[Incoming]) -> BatchResult:
+def write_batch(
+    engine: Engine, registry: Registry, batch: list[Incoming], alarms: AlarmEngine | None = None
+) -> BatchResult:
     """Validate and store a batch atomically. Raises only on database errors (then nothing is
     committed and the caller must not acknowledge)."""
     result = BatchResult()
@@ -155,8 +196,11 @@ def write_batch(engine: Engine, registry: Registry, batch: list[Incoming]) -> Ba
             results.append((env, CommandResult.model_validate(env.data)))
 
     with engine.begin() as conn:
-        result.stored = _insert_ignore(conn, events)
+        new_ids = _insert_ignore(conn, events)
+        fresh = [row for row in events if row["event_id"] in new_ids]
+        result.stored = len(fresh)
         result.duplicates = len(events) - result.stored
+        _count_stats(conn, fresh)
         if dead:
             conn.execute(insert(table(DeadLetter)), dead)
         dev: Any = table(Device)
@@ -164,6 +208,20 @@ def write_batch(engine: Engine, registry: Registry, batch: list[Incoming]) -> Ba
             if not values:  # e.g. only injected events: the twin does not change
                 continue
             conn.execute(update(dev).where(dev.c.device_id == device_id).values(**values))
+        for device_id, values in twins.items():
+            if "availability" in values:
+                result.availability.append({"device_id": device_id, **values})
+                if alarms:
+                    result.alarm_changes += alarms.availability(
+                        conn, device_id, values["availability"]
+                    )
+        if alarms and fresh:
+            observed = [
+                Observed(r["device_id"], r["kind"], r["channel"], r["type"], r["ts"], r["data"])
+                for r in fresh
+            ]
+            result.alarm_changes += alarms.observe(conn, observed)
+        result.new_events = fresh
         cmd: Any = table(CommandRecord)
         for env, res in results:
             conn.execute(

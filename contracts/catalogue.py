@@ -9,6 +9,32 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.alarms import AlarmRule, matches
+
+
+@dataclass(frozen=True)
+class StatSpec:
+    """A headline figure for the console: events of `event_type` counted per hour, or the sum of
+    a telemetry field over the kind's devices (their latest values)."""
+
+    name: str
+    label_en: str
+    label_zh: str
+    event_type: str | None = None
+    where: dict[str, Any] = field(default_factory=dict)
+    # Upper bounds on numeric fields, e.g. {"duration_ms": 3000} for "entries within 3 s".
+    at_most: dict[str, float] = field(default_factory=dict)
+    telemetry_field: str | None = None
+
+    def counts(self, event_type: str, data: dict[str, Any]) -> bool:
+        if self.event_type != event_type or not matches(data, self.where):
+            return False
+        for key, bound in self.at_most.items():
+            value = data.get(key)
+            if not isinstance(value, (int, float)) or value > bound:
+                return False
+        return True
+
 
 @dataclass(frozen=True)
 class KindSpec:
@@ -22,6 +48,8 @@ class KindSpec:
     commands: dict[str, type[BaseModel]]
     # Event types that concern a resident (purged after the retention period).
     personal_events: frozenset[str] = field(default_factory=frozenset)
+    alarms: tuple[AlarmRule, ...] = ()
+    stats: tuple[StatSpec, ...] = ()
 
     def event_model(self, event_type: str) -> type[BaseModel]:
         try:

@@ -86,7 +86,10 @@ class FleetRunner:
                 rate = (self.stats.published - published) / (now - last)
                 log.info(
                     "devices connected %d/%d, messages/s %.1f, errors %d",
-                    self.stats.connected, len(self.sessions), rate, self.stats.errors,
-                )  # fmt: skip
+                    self.stats.connected,
+                    len(self.sessions),
+                    rate,
+                    self.stats.errors,
+                )
                 last, published = now, self.stats.published
         self.shutdown()

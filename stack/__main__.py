@@ -118,11 +118,22 @@ def up(
         _wait_http(f"http://127.0.0.1:{api_port}/health", backend)
         spawn("devices", [sys.executable, "-m", "devices", "run", "--speed", str(speed)])
         if console:
-            ui = spawn("console", [
-                sys.executable, "-m", "streamlit", "run", "ui/streamlit_app.py",
-                "--server.port", str(ui_port), "--server.headless", "true",
-                "--browser.gatherUsageStats", "false",
-            ])  # fmt: skip
+            ui = spawn(
+                "console",
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "ui/streamlit_app.py",
+                    "--server.port",
+                    str(ui_port),
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+            )
             _wait_http(f"http://127.0.0.1:{ui_port}/_stcore/health", ui)
         kind = "embedded pure-Python broker (MQTT 3.1.1)" if broker.embedded else "Mosquitto"
         typer.echo(

@@ -94,9 +94,16 @@ class BrokerProcess:
         else:
             self.embedded = True
             cmd = [
-                sys.executable, "-m", "stack.embedded_broker", "--port", str(self.port),
-                "--passwd", str(self.passwd_file), "--acl", str(BROKER_CONFIG_DIR / "acl"),
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "stack.embedded_broker",
+                "--port",
+                str(self.port),
+                "--passwd",
+                str(self.passwd_file),
+                "--acl",
+                str(BROKER_CONFIG_DIR / "acl"),
+            ]
         with self.log_path.open("ab") as logf:
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)
         try:

@@ -245,9 +245,15 @@ class EmbeddedBroker(Broker):  # type: ignore[misc]
                 await _refuse(writer)
                 raise AMQTTError(f"client {session.client_id!r} not authorized")
             for name in (
-                "will_flag", "will_message", "will_topic", "will_qos", "will_retain",
-                "keep_alive", "username", "password",
-            ):  # fmt: skip
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "will_retain",
+                "keep_alive",
+                "username",
+                "password",
+            ):
                 setattr(stored, name, getattr(session, name))
             session = stored
             session.parent = 1

@@ -4,8 +4,9 @@ Every service's command, environment, healthcheck and depends_on come from docke
 (interpolated like Compose does) and run here as local processes, with:
   * service host names (and 0.0.0.0) -> 127.0.0.1, every container port -> a free local port
     (postgres's -> the port of the test's throwaway PostgreSQL),
-  * container paths -> local ones: the image's /app/... -> what the Dockerfile COPYs from this
-    repository, bind mounts -> their folder here, named volumes -> one tmp folder per volume,
+  * container paths -> local ones: the image's files -> a tmp copy of exactly what the
+    Dockerfile COPYs (the services run that copy, with its /app as working directory), bind
+    mounts -> their folder in this repository, named volumes -> one tmp folder per volume,
   * `mosquitto` -> the local Mosquitto with the mounted broker_config/ (stack.broker, which swaps
     only the port and the file paths), `postgres` -> the session's PostgreSQL with the database
     and user of the service's POSTGRES_* variables.
@@ -21,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,21 @@ class Image:
     def top_level(self) -> set[str]:
         return {Path(p).relative_to(self.workdir).parts[0] for p in self.copies}
 
+    def build_files(self, rootfs: Path) -> Path:
+        """Lay out under rootfs the files that the Dockerfile copies into the image, as they
+        stand there (caches left out, as .dockerignore does); returns the workdir in it."""
+        skip = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info")
+        for target, source in self.copies.items():
+            dest = rootfs / target.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, dest, ignore=skip, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, dest)
+        workdir = rootfs / self.workdir.lstrip("/")
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
 
 def container_ports(service: dict[str, Any]) -> list[int]:
     """Ports the service listens on in its container: `expose` and the container side of `ports`."""
@@ -182,6 +199,9 @@ class LocalCompose:
                 assert port not in self.ports, f"container port {port} is used twice"
                 self.ports[port] = self.postgres.port if name == "postgres" else free_port()
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
+        # What the services run is a copy of the image's files, not the repository.
+        self.rootfs = self.workdir / "image"
+        self.app_dir = self.image.build_files(self.rootfs)
 
     # mapping ----------------------------------------------------------------------------------
     def built_here(self, name: str) -> bool:
@@ -195,7 +215,9 @@ class LocalCompose:
 
     def mounts(self, name: str) -> list[tuple[str, Path]]:
         """Container path -> local path for one service, the most specific first."""
-        found = list(self.image.copies.items()) if self.built_here(name) else []
+        found = []
+        if self.built_here(name):
+            found = [(t, self.rootfs / t.lstrip("/")) for t in self.image.copies]
         for volume in self.services[name].get("volumes", []):
             source, target = volume.split(":")[:2]
             local = (ROOT / source).resolve() if source.startswith((".", "/")) else None
@@ -240,7 +262,7 @@ class LocalCompose:
     def cwd(self, name: str) -> Path:
         workdir = self.services[name].get("working_dir", self.image.workdir)
         assert workdir == self.image.workdir, f"{name}: working_dir {workdir}"
-        return ROOT
+        return self.app_dir
 
     def log(self, name: str) -> Path:
         return self.workdir / "logs" / f"{name}.log"
@@ -265,7 +287,7 @@ class LocalCompose:
             argv, env = [executable(argv[0]), *argv[1:]], clean_env()
         try:
             done = subprocess.run(
-                argv, env=env, cwd=ROOT, capture_output=True,
+                argv, env=env, cwd=self.workdir, capture_output=True,
                 timeout=duration(check.get("timeout", "30s")),
             )  # fmt: skip
         except subprocess.TimeoutExpired:
@@ -309,6 +331,10 @@ class LocalCompose:
                     assert cond["condition"] == "service_healthy", cond
                     self.wait_healthy(dep)
             self.start(name)
+        # Like `docker compose up --wait`: done when every service with a healthcheck is healthy.
+        for name, service in self.services.items():
+            if "healthcheck" in service:
+                self.wait_healthy(name)
 
     def start(self, name: str) -> None:
         if name == "postgres":
@@ -450,7 +476,7 @@ class TestStreetFromComposeFile:
         expected = {d.id for d in street.fleet().devices}
 
         def reporting() -> set[str]:
-            params = {"channel": "telemetry", "limit": 1000}
+            params: dict[str, str | int] = {"channel": "telemetry", "limit": 1000}
             page = httpx.get(street.api_url + "/events", params=params, timeout=5).json()
             return {e["device_id"] for e in page["data"]}
 
@@ -562,6 +588,24 @@ def test_compose_reads_the_file_as_this_test_does(compose_cmd: list[str]) -> Non
         assert theirs[name].get("command") == service.get("command"), name
         if "healthcheck" in service:
             assert theirs[name]["healthcheck"]["test"] == service["healthcheck"]["test"], name
+
+
+def test_image_files_install(tmp_path: Path) -> None:
+    """`pip install .` in the image sees only what the Dockerfile copied: that must build."""
+    image = Image.parse(DOCKERFILE.read_text())
+    app = image.build_files(tmp_path / "rootfs")
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
+         str(app)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    assert "devices/fleet.yaml" in names
+    for package in ("contracts", "devices", "backend", "ui", "stack"):
+        assert f"{package}/__init__.py" in names, f"{package} is not installed"
 
 
 def test_dockerfile_passes_hadolint() -> None:

@@ -36,9 +36,10 @@ def _detail(resp: httpx.Response) -> str:
     if isinstance(detail, list):
         return "; ".join(
             f"{'.'.join(map(str, e.get('loc', [])))}: {e.get('msg', '')}"
-            if isinstance(e, dict) else str(e)
+            if isinstance(e, dict)
+            else str(e)
             for e in detail
-        )  # fmt: skip
+        )
     return str(detail)
 
 

@@ -11,8 +11,10 @@ def _resolve(schema: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any]:
     """Follow $ref and unwrap Optional (anyOf with null) to the real field schema."""
     if "$ref" in prop:
         name = prop["$ref"].rsplit("/", 1)[-1]
-        return {**schema.get("$defs", {}).get(name, {}), **{k: v for k, v in prop.items()
-                                                             if k != "$ref"}}  # fmt: skip
+        return {
+            **schema.get("$defs", {}).get(name, {}),
+            **{k: v for k, v in prop.items() if k != "$ref"},
+        }
     options = [p for p in prop.get("anyOf", []) if p.get("type") != "null"]
     if options:
         return {**options[0], **{k: v for k, v in prop.items() if k != "anyOf"}}

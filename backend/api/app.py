@@ -1,56 +1,119 @@
-"""The FastAPI application: wiring of routers, lifespan (ingest, publisher), safety middleware."""
+"""The FastAPI application: wiring of routers, lifespan (ingest, publisher, upkeep), safety."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from backend import maintenance
+from backend.alarms import AlarmEngine
 from backend.api.context import AppContext
-from backend.api.routes import commands, contract, devices, events, health
+from backend.api.routes import (
+    alarms,
+    commands,
+    contract,
+    devices,
+    events,
+    health,
+    quality,
+    stats,
+    stream,
+)
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
 from backend.ingest import Ingest
+from backend.live import Broadcaster
+from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
+from backend.store import BatchResult
 from contracts.fleet import load_fleet
 
 log = logging.getLogger(__name__)
 
+RETENTION_EVERY_S = 3600.0
 
-async def _expire_loop(ctx: AppContext) -> None:
+
+def _stream_batch(live: Broadcaster) -> Callable[[BatchResult], None]:
+    def publish(result: BatchResult) -> None:
+        for row in result.new_events:
+            if row["channel"] == "events":
+                live.publish(
+                    "event",
+                    {
+                        k: row[k]
+                        for k in ("event_id", "device_id", "kind", "type", "ts", "injected", "data")
+                    },
+                )
+        for change in result.alarm_changes:
+            live.publish("alarm", asdict(change))
+        for item in result.availability:
+            live.publish("availability", item)
+
+    return publish
+
+
+async def _upkeep(ctx: AppContext) -> None:
+    """Once a second: command time-outs, silent devices, offline alarms; hourly: retention."""
+    s = ctx.settings
+    next_purge = 0.0
     while True:
         await asyncio.sleep(1)
         try:
-            await asyncio.to_thread(
-                commands.expire_commands, ctx.engine, ctx.settings.command_timeout_s
-            )
+            await asyncio.to_thread(maintenance.expire_commands, ctx.engine, s.command_timeout_s)
+            for device_id in await asyncio.to_thread(
+                maintenance.mark_silent, ctx.engine, s.silent_after_s
+            ):
+                ctx.live.publish(
+                    "availability",
+                    {
+                        "device_id": device_id,
+                        "availability": "offline",
+                        "availability_reason": "silent",
+                    },
+                )
+            for change in await asyncio.to_thread(maintenance.sweep_alarms, ctx.engine, ctx.alarms):
+                ctx.live.publish("alarm", asdict(change))
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + RETENTION_EVERY_S
+                await asyncio.to_thread(maintenance.purge_personal, ctx.engine, s.retention_days)
         except Exception:
-            log.exception("command expiry failed")
+            log.exception("upkeep failed; retrying in a second")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    registry = CollectorRegistry()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         init_db(engine)
         provision(engine, load_fleet(settings.fleet_file))
-        ctx = AppContext(settings, engine, Ingest(settings, engine), Publisher(settings))
+        live = Broadcaster()
+        live.bind(asyncio.get_running_loop())
+        alarm_engine = AlarmEngine(offline_after_s=settings.offline_alarm_after_s)
+        ingest = Ingest(settings, engine, on_batch=_stream_batch(live), alarms=alarm_engine)
+        ctx = AppContext(settings, engine, ingest, Publisher(settings), alarm_engine, live)
+        registry.register(LijiaCollector(ctx))
         ctx.ingest.start()
         ctx.publisher.start()
         app.state.ctx = ctx
-        expiry = asyncio.create_task(_expire_loop(ctx))
+        upkeep = asyncio.create_task(_upkeep(ctx))
         try:
             yield
         finally:
-            expiry.cancel()
+            upkeep.cancel()
             ctx.publisher.stop()
             ctx.ingest.stop()
             engine.dispose()
@@ -58,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Lijia Street operations API",
         version="0.1.0",
-        description="Devices, events, commands and health of the simulated Lijia Street.",
+        description="Devices, events, alarms, commands, statistics and health of Lijia Street.",
         lifespan=lifespan,
     )
     app.add_middleware(
@@ -87,6 +150,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    for module in (health, devices, events, commands, contract):
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (health, devices, events, commands, alarms, stats, quality, stream, contract):
         app.include_router(module.router)
     return app

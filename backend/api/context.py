@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from backend.alarms import AlarmEngine
 from backend.config import Settings
 from backend.ingest import Ingest
+from backend.live import Broadcaster
 from backend.publisher import Publisher
 
 
@@ -17,3 +19,5 @@ class AppContext:
     engine: Engine
     ingest: Ingest
     publisher: Publisher
+    alarms: AlarmEngine
+    live: Broadcaster

@@ -24,6 +24,8 @@ class DevicePublic(BaseModel):
     last_seen: datetime | None
     last_seq: int | None
     telemetry: dict[str, Any]
+    open_alarms: int = 0
+    worst_severity: str | None = None
 
 
 class DevicesPublic(BaseModel):

@@ -45,12 +45,23 @@ class DoorHeldOpen(WireModel):
     seconds: int = Field(ge=1, le=86_400)
 
 
+class CameraFault(WireModel):
+    """The face camera stopped; entries fall back to card, QR and PIN until it recovers."""
+
+    reason: Literal["no-signal", "lens-obscured", "overheating", "firmware-crash"]
+
+
+class CameraRecovered(WireModel):
+    down_s: int = Field(ge=0, le=30 * 86_400, description="how long face entry was unavailable")
+
+
 class GateTelemetry(WireModel):
     door: Literal["open", "closed", "locked"]
     people_in: int = Field(ge=0)
     people_out: int = Field(ge=0)
     avg_entry_ms: int = Field(ge=0)
     lockdown: bool = False
+    camera: Literal["ok", "fault"] = "ok"
 
 
 class OpenOnce(WireModel):
@@ -75,6 +86,8 @@ SPEC = register_kind(
             "entry-denied": EntryDenied,
             "tailgating": Tailgating,
             "door-held-open": DoorHeldOpen,
+            "camera-fault": CameraFault,
+            "camera-recovered": CameraRecovered,
         },
         telemetry=GateTelemetry,
         commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},

@@ -10,23 +10,18 @@ from pydantic import BaseModel
 from contracts.envelope import Command
 from contracts.kinds import gate as contract
 from contracts.topics import Channel
+from devices import daily
 from devices.behaviour import Behaviour, Emission, Outcome
+from devices.daily import CHINA as CHINA  # re-exported: tests compute Chongqing hours with it
 from devices.kinds import register
 
-# Share of the daily arrival rate per hour of day (local time): thin night, morning rush out,
-# evening rush in. The mean over 24 h is 1.0, so `arrivals_per_hour` is the daily average.
-HOURLY = [0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.9, 2.6, 2.8, 1.2, 0.8, 0.9,
-          1.1, 0.9, 0.8, 0.9, 1.1, 2.2, 2.6, 2.0, 1.3, 0.8, 0.4, 0.2]  # fmt: skip
-_MEAN = sum(HOURLY) / len(HOURLY)
-CHINA = timedelta(hours=8)
-
-
-def activity(now: datetime) -> float:
-    return HOURLY[(now + CHINA).hour] / _MEAN
+CAMERA_FAULTS = ("no-signal", "lens-obscured", "overheating", "firmware-crash")
 
 
 @register
 class GateBehaviour(Behaviour):
+    """Rates: arrivals_per_hour, telemetry_every_s, camera_faults_per_day, camera_repair_min."""
+
     kind = contract.KIND
 
     def start(self, now: datetime) -> None:
@@ -36,21 +31,33 @@ class GateBehaviour(Behaviour):
         self.door = "closed"
         self.entry_ms_total = 0
         self.entries = 0
-        self.next_arrival = now + self._gap(now)
+        self.arrivals = daily.Arrivals(self.rng, self.rate("arrivals_per_hour", 120), daily.GATE)
+        self.arrivals.plan(now)
+        self.camera_ok = True
+        self.camera_down_since = now
+        self.next_camera = now + self._camera_gap()
         self.next_telemetry = now
 
-    def _gap(self, now: datetime) -> timedelta:
-        per_hour = max(self.rate("arrivals_per_hour", 120) * activity(now), 0.01)
-        return timedelta(seconds=self.rng.expovariate(per_hour / 3600))
+    @property
+    def next_arrival(self) -> datetime:
+        return self.arrivals.due
+
+    def _camera_gap(self) -> timedelta:
+        if self.camera_ok:
+            return daily.gap(self.rng, self.rate("camera_faults_per_day", 0.3) / 24)
+        # A technician (or a self-reboot) brings it back; never instantly.
+        repair_min = self.rate("camera_repair_min", 40)
+        return timedelta(minutes=1) + daily.gap(self.rng, 60 / max(repair_min, 1))
 
     def next_wakeup(self) -> datetime:
-        return min(self.next_arrival, self.next_telemetry)
+        return min(self.arrivals.due, self.next_camera, self.next_telemetry)
 
     def wake(self, now: datetime) -> list[Emission]:
         out: list[Emission] = []
-        if now >= self.next_arrival:
+        if now >= self.next_camera:
+            out.append(self._camera(now))
+        if now >= self.arrivals.due and self.arrivals.fire(now):
             out.extend(self._arrival(now))
-            self.next_arrival = now + self._gap(now)
         if now >= self.next_telemetry:
             out.append(self._telemetry())
             self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 30))
@@ -64,11 +71,24 @@ class GateBehaviour(Behaviour):
             people_out=self.people_out,
             avg_entry_ms=avg,
             lockdown=self.lockdown,
+            camera="ok" if self.camera_ok else "fault",
         )
         return Emission(Channel.TELEMETRY, "telemetry", data)
 
+    def _camera(self, now: datetime) -> Emission:
+        if self.camera_ok:
+            self.camera_ok = False
+            self.camera_down_since = now
+            self.next_camera = now + self._camera_gap()
+            fault = contract.CameraFault(reason=self.rng.choice(CAMERA_FAULTS))
+            return Emission(Channel.EVENTS, "camera-fault", fault)
+        self.camera_ok = True
+        self.next_camera = now + self._camera_gap()
+        down_s = int((now - self.camera_down_since).total_seconds())
+        return Emission(Channel.EVENTS, "camera-recovered", contract.CameraRecovered(down_s=down_s))
+
     def _direction(self, now: datetime) -> str:
-        hour = (now + CHINA).hour
+        hour = daily.local(now).hour
         p_out = 0.8 if 6 <= hour < 10 else 0.25 if 16 <= hour < 21 else 0.5
         return "out" if self.rng.random() < p_out else "in"
 
@@ -79,6 +99,9 @@ class GateBehaviour(Behaviour):
         method = (
             "face" if roll < 0.82 else "card" if roll < 0.88 else "pin" if roll < 0.91 else "qr"
         )
+        if method == "face" and not self.camera_ok:
+            # The non-face way in: residents who would have shown their face use card or PIN.
+            method = "card" if rng.random() < 0.7 else "pin"
         resident = None if method == "qr" else self.population.pick(rng)
         if self.lockdown:
             denied = contract.EntryDenied(method=method, reason="lockdown", resident=resident)
@@ -86,8 +109,9 @@ class GateBehaviour(Behaviour):
         score = None
         if method == "face":
             if rng.random() < 0.02:
-                denied = contract.EntryDenied(method="face", reason="unknown-face",
-                                              score=round(rng.uniform(0.2, 0.6), 2))  # fmt: skip
+                denied = contract.EntryDenied(
+                    method="face", reason="unknown-face", score=round(rng.uniform(0.2, 0.6), 2)
+                )
                 return [Emission(Channel.EVENTS, "entry-denied", denied)]
             score = round(min(0.99, rng.gauss(0.93, 0.03)), 2)
             if score < 0.8:
@@ -99,9 +123,12 @@ class GateBehaviour(Behaviour):
         median_ms = {"face": 2300, "card": 1800, "pin": 4500, "qr": 4000}[method]
         duration = int(min(60_000, median_ms * math.exp(rng.gauss(0, 0.2))))
         granted = contract.EntryGranted(
-            method=method, direction=direction, resident=resident, score=score,
+            method=method,
+            direction=direction,
+            resident=resident,
+            score=score,
             duration_ms=duration,
-        )  # fmt: skip
+        )
         self._count(direction, duration)
         out = [Emission(Channel.EVENTS, "entry-granted", granted)]
         if rng.random() < 0.01:

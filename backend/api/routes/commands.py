@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import ValidationError
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import CommandPublic, CommandRequest
-from backend.models import CommandRecord, Device, table
+from backend.models import CommandRecord, Device
 from backend.publisher import PublishError
 from contracts.catalogue import get_kind
 from contracts.envelope import Command, new_id
@@ -20,8 +19,6 @@ from contracts.topics import Channel, Topic
 from contracts.validation import dumps
 
 router = APIRouter(tags=["commands"])
-
-OPEN_STATUSES = ("pending", "sent", "accepted")
 
 
 @router.post("/devices/{device_id}/commands", response_model=CommandPublic, status_code=202)
@@ -94,17 +91,3 @@ def get_command(command_id: str, session: SessionDep) -> CommandPublic:
     if row is None:
         raise HTTPException(404, "no such command")
     return CommandPublic.model_validate(row)
-
-
-def expire_commands(engine: Engine, timeout_s: float) -> int:
-    """Commands with no final answer within the timeout end as timed-out."""
-    cutoff = datetime.now(UTC) - timedelta(seconds=timeout_s)
-    cmd = table(CommandRecord)
-    with engine.begin() as conn:
-        res = conn.execute(
-            update(cmd)
-            .where(cmd.c.status.in_(OPEN_STATUSES), cmd.c.created_at < cutoff)
-            .values(status="timed-out", reason="no result from the device in time",
-                    updated_at=datetime.now(UTC))
-        )  # fmt: skip
-    return int(res.rowcount or 0)

@@ -1,0 +1,175 @@
+"""Alarms: list and inspect, acknowledge, clear and comment, with who and when."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import insert, update
+from sqlmodel import col, select
+
+from backend.alarms import clear_alarm
+from backend.api.deps import CtxDep, Operator, SessionDep
+from backend.models import Alarm, AlarmNote, table
+
+router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
+
+
+class AlarmNotePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    action: str
+    author: str
+    text: str | None
+    at: datetime
+
+
+class AlarmPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    rule: str
+    device_id: str
+    kind: str
+    severity: str
+    title: str
+    status: str
+    occurrences: int
+    raised_at: datetime
+    last_at: datetime
+    updated_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    cleared_by: str | None
+    cleared_at: datetime | None
+    clear_reason: str | None
+    details: dict[str, Any]
+    notes: list[AlarmNotePublic] = Field(default_factory=list)
+
+
+class AlarmAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(default="operator", min_length=1, max_length=64, pattern=r"^[\w .@-]+$")
+    comment: str | None = Field(default=None, max_length=500)
+
+
+class CommentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(default="operator", min_length=1, max_length=64, pattern=r"^[\w .@-]+$")
+    text: str = Field(min_length=1, max_length=500)
+
+
+StatusFilter = Literal["open", "active", "acknowledged", "cleared", "all"]
+
+
+@router.get("", response_model=list[AlarmPublic])
+def list_alarms(
+    session: SessionDep,
+    status: StatusFilter = "open",
+    device_id: str | None = None,
+    kind: str | None = None,
+    severity: str | None = None,
+    rule: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AlarmPublic]:
+    """Open alarms (active and acknowledged) by default, most severe first."""
+    query = select(Alarm)
+    if status == "open":
+        query = query.where(col(Alarm.status) != "cleared")
+    elif status != "all":
+        query = query.where(Alarm.status == status)
+    for column, value in (
+        (Alarm.device_id, device_id),
+        (Alarm.kind, kind),
+        (Alarm.severity, severity),
+        (Alarm.rule, rule),
+    ):
+        if value:
+            query = query.where(column == value)
+    rows = session.exec(query.order_by(col(Alarm.updated_at).desc()).limit(limit)).all()
+    rows = sorted(rows, key=lambda a: (a.status == "cleared", SEVERITY_ORDER.get(a.severity, 9)))
+    return [AlarmPublic.model_validate(r) for r in rows]
+
+
+def _load(session: SessionDep, alarm_id: int) -> AlarmPublic:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise HTTPException(404, "no such alarm")
+    notes = session.exec(
+        select(AlarmNote).where(AlarmNote.alarm_id == alarm_id).order_by(col(AlarmNote.id))
+    ).all()
+    public = AlarmPublic.model_validate(alarm)
+    public.notes = [AlarmNotePublic.model_validate(n) for n in notes]
+    return public
+
+
+@router.get("/{alarm_id}", response_model=AlarmPublic)
+def get_alarm(alarm_id: int, session: SessionDep) -> AlarmPublic:
+    return _load(session, alarm_id)
+
+
+@router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
+def acknowledge(
+    alarm_id: int, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
+) -> AlarmPublic:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise HTTPException(404, "no such alarm")
+    if alarm.status != "active":
+        raise HTTPException(409, f"alarm is {alarm.status}; only active alarms are acknowledged")
+    now = datetime.now(UTC)
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(table(Alarm))
+            .where(table(Alarm).c.id == alarm_id)
+            .values(
+                status="acknowledged", acknowledged_by=body.by, acknowledged_at=now, updated_at=now
+            )
+        )
+        conn.execute(
+            insert(table(AlarmNote)).values(
+                alarm_id=alarm_id, action="acknowledged", author=body.by, text=body.comment, at=now
+            )
+        )
+    ctx.live.publish("alarm", {"alarm_id": alarm_id, "status": "acknowledged", "by": body.by})
+    session.expire_all()
+    return _load(session, alarm_id)
+
+
+@router.post("/{alarm_id}/clear", response_model=AlarmPublic)
+def clear(
+    alarm_id: int, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
+) -> AlarmPublic:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise HTTPException(404, "no such alarm")
+    if alarm.status == "cleared":
+        raise HTTPException(409, "alarm is already cleared")
+    with ctx.engine.begin() as conn:
+        row = conn.execute(table(Alarm).select().where(table(Alarm).c.id == alarm_id)).first()
+        clear_alarm(conn, row, by=body.by, reason="operator", comment=body.comment)
+    ctx.live.publish("alarm", {"alarm_id": alarm_id, "status": "cleared", "by": body.by})
+    session.expire_all()
+    return _load(session, alarm_id)
+
+
+@router.post("/{alarm_id}/comments", response_model=AlarmPublic, status_code=201)
+def comment(
+    alarm_id: int, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
+) -> AlarmPublic:
+    if session.get(Alarm, alarm_id) is None:
+        raise HTTPException(404, "no such alarm")
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            insert(table(AlarmNote)).values(
+                alarm_id=alarm_id,
+                action="comment",
+                author=body.by,
+                text=body.text,
+                at=datetime.now(UTC),
+            )
+        )
+    session.expire_all()
+    return _load(session, alarm_id)

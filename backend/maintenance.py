@@ -1,0 +1,78 @@
+"""Periodic upkeep: command time-outs, silent devices, offline alarms, retention purge."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+
+from backend.alarms import AlarmChange, AlarmEngine
+from backend.models import CommandRecord, Device, Event, table
+from contracts.catalogue import load_builtin_kinds
+
+log = logging.getLogger(__name__)
+
+OPEN_COMMAND_STATUSES = ("pending", "sent", "accepted")
+
+
+def expire_commands(engine: Engine, timeout_s: float) -> int:
+    """Commands with no final answer within the timeout end as timed-out."""
+    now = datetime.now(UTC)
+    cmd = table(CommandRecord).c
+    with engine.begin() as conn:
+        res = conn.execute(
+            update(table(CommandRecord))
+            .where(
+                cmd.status.in_(OPEN_COMMAND_STATUSES),
+                cmd.created_at < now - timedelta(seconds=timeout_s),
+            )
+            .values(status="timed-out", reason="no result from the device in time", updated_at=now)
+        )
+    return int(res.rowcount or 0)
+
+
+def mark_silent(engine: Engine, silent_after_s: float) -> list[str]:
+    """Devices that say they are online but have sent nothing for too long are offline."""
+    now = datetime.now(UTC)
+    dev = table(Device).c
+    with engine.begin() as conn:
+        rows = conn.execute(
+            update(table(Device))
+            .where(
+                dev.availability == "online",
+                dev.last_seen < now - timedelta(seconds=silent_after_s),
+            )
+            .values(
+                availability="offline", availability_reason="silent", availability_changed_at=now
+            )
+            .returning(dev.device_id)
+        ).all()
+    return [r[0] for r in rows]
+
+
+def sweep_alarms(engine: Engine, alarms: AlarmEngine) -> list[AlarmChange]:
+    with engine.begin() as conn:
+        return alarms.sweep(conn)
+
+
+def purge_personal(engine: Engine, retention_days: float) -> int:
+    """Delete events that concern residents once older than the retention period; the hourly
+    aggregates (stat_hourly) are kept."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    ev = table(Event).c
+    removed = 0
+    with engine.begin() as conn:
+        for kind, spec in load_builtin_kinds().items():
+            if not spec.personal_events:
+                continue
+            res = conn.execute(
+                delete(table(Event)).where(
+                    ev.kind == kind, ev.type.in_(sorted(spec.personal_events)), ev.ts < cutoff
+                )
+            )
+            removed += int(res.rowcount or 0)
+    if removed:
+        log.info("retention: purged %d personal events older than %s", removed, cutoff)
+    return removed

@@ -1,0 +1,153 @@
+"""Smart medicine cabinet: 24 h self-service medicines, with a cold-chain compartment."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from contracts.catalogue import KindSpec, register_kind
+from contracts.envelope import Identifier, ResidentRef, WireModel
+
+KIND = "medicine-cabinet"
+
+MAX_SLOTS = 64
+Slot = Annotated[int, Field(ge=1, le=MAX_SLOTS, description="slot number, from 1")]
+Units = Annotated[int, Field(ge=0, le=500)]
+Celsius = Annotated[float, Field(ge=-30, le=70)]
+
+
+class MedicineDispensed(WireModel):
+    """A resident took medicine from a slot (the choice is made at the cabinet's screen)."""
+
+    slot: Slot
+    sku: Identifier
+    quantity: int = Field(ge=1, le=20)
+    resident: ResidentRef
+
+
+class Restocked(WireModel):
+    """Staff refilled slots; a new batch brings a new expiry date."""
+
+    slots: list[Slot] = Field(min_length=1, max_length=MAX_SLOTS)
+    units: int = Field(ge=1, le=MAX_SLOTS * 500, description="units added in total")
+    by: Literal["schedule", "operator"] = "schedule"
+
+
+class StockLow(WireModel):
+    """A slot fell to its low-stock threshold (once per crossing)."""
+
+    slot: Slot
+    sku: Identifier
+    remaining: Units
+    threshold: Units
+
+
+class StockOut(WireModel):
+    """Someone asked for a medicine whose slot is empty."""
+
+    slot: Slot
+    sku: Identifier
+    requested: int = Field(ge=1, le=20)
+
+
+class ItemExpired(WireModel):
+    """A batch passed its expiry date and was withdrawn from sale."""
+
+    slot: Slot
+    sku: Identifier
+    quantity: Units
+    expired_on: date
+
+
+class DoorForced(WireModel):
+    """The service door opened without an authorised unlock."""
+
+    while_locked: bool = False
+
+
+class DoorLeftOpen(WireModel):
+    """The service door has stayed open past the alert threshold (cold chain at risk)."""
+
+    seconds: int = Field(ge=1, le=86_400)
+
+
+class CoolerFault(WireModel):
+    """The compressor stopped: the cold compartment drifts towards room temperature."""
+
+    reason: Literal["compressor", "power", "refrigerant-leak", "sensor"]
+
+
+class CoolerRecovered(WireModel):
+    down_s: int = Field(ge=0, le=30 * 86_400)
+
+
+class TemperatureExcursion(WireModel):
+    """The cold compartment left its band (once per excursion)."""
+
+    temperature_c: Celsius
+    min_c: Celsius
+    max_c: Celsius
+
+
+class CabinetTelemetry(WireModel):
+    stock: list[Units] = Field(max_length=MAX_SLOTS, description="units per slot, slot 1 first")
+    temperature_c: Celsius
+    humidity_pct: float = Field(ge=0, le=100)
+    band_min_c: Celsius
+    band_max_c: Celsius
+    door: Literal["open", "closed"]
+    cooler: Literal["ok", "failed"]
+    locked: bool = False
+
+
+class Restock(WireModel):
+    """Refill one slot (or all when no slot is given) to capacity, or by `quantity`."""
+
+    slot: Slot | None = None
+    quantity: int | None = Field(default=None, ge=1, le=500)
+
+
+class Lock(WireModel):
+    """Stop dispensing (e.g. a recall, or after a forced door)."""
+
+    reason: str = Field(default="operator", max_length=100)
+
+
+class Unlock(WireModel):
+    """Resume dispensing."""
+
+
+class SetTemperatureBand(WireModel):
+    min_c: float = Field(ge=-25, le=30)
+    max_c: float = Field(ge=-25, le=30)
+
+
+SPEC = register_kind(
+    KindSpec(
+        kind=KIND,
+        label_en="Smart medicine cabinet",
+        label_zh="智能药柜",
+        events={
+            "medicine-dispensed": MedicineDispensed,
+            "restocked": Restocked,
+            "stock-low": StockLow,
+            "stock-out": StockOut,
+            "item-expired": ItemExpired,
+            "door-forced": DoorForced,
+            "door-left-open": DoorLeftOpen,
+            "cooler-fault": CoolerFault,
+            "cooler-recovered": CoolerRecovered,
+            "temperature-excursion": TemperatureExcursion,
+        },
+        telemetry=CabinetTelemetry,
+        commands={
+            "restock": Restock,
+            "lock": Lock,
+            "unlock": Unlock,
+            "set-temperature-band": SetTemperatureBand,
+        },
+        personal_events=frozenset({"medicine-dispensed"}),
+    )
+)
