@@ -51,7 +51,11 @@ class Device(SQLModel, table=True):
 class Event(SQLModel, table=True):
     """Every envelope received (events, telemetry, command results), stored once by event_id."""
 
-    __table_args__ = (Index("ix_event_device_id_id", "device_id", "id"),)
+    __table_args__ = (
+        Index("ix_event_device_id_id", "device_id", "id"),
+        # Sequence-gap analysis orders each device's messages by seq.
+        Index("ix_event_device_id_seq", "device_id", "seq"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True)

@@ -32,7 +32,7 @@ CATALOGUE: tuple[tuple[str, float, bool], ...] = (
 )
 COOLER_FAULTS = ("compressor", "power", "refrigerant-leak", "sensor")
 RESTOCK_AT = time(10, 0)  # the pharmacy's round reaches the street mid-morning
-RESTOCK_DOOR = timedelta(minutes=6)
+RESTOCK_DOOR = timedelta(minutes=3)  # a quick refill keeps the cold chain in band
 DOOR_ALERT = timedelta(minutes=2)
 # Minutes for the cold compartment to close ~63 % of the gap to its target temperature.
 TAU_COOLING_MIN, TAU_DOOR_OPEN_MIN, TAU_COOLER_FAILED_MIN = 15.0, 10.0, 90.0

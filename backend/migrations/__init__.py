@@ -1,0 +1,1 @@
+"""Alembic schema migrations (`python -m backend.db` shows how they are applied)."""
