@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine, select
 
 from backend import models

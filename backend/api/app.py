@@ -154,6 +154,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    # The CSV export's path (/events.csv) must be matched before /events/{event_id}.
+    app.include_router(events.csv_router)
     for module in (health, devices, events, commands, alarms, stats, quality, stream, contract):
         app.include_router(module.router)
     return app

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
-from sqlmodel import col, select
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session, col, select
 
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import EventPublic, EventsPublic, InjectAccepted, InjectRequest
@@ -18,40 +24,101 @@ from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, dumps, validate_data
 
 router = APIRouter(prefix="/events", tags=["events"])
+csv_router = APIRouter(tags=["events"])
+
+
+@dataclass
+class EventFilter:
+    """Query parameters shared by the JSON listing and the CSV export."""
+
+    device_id: str | None = None
+    kind: str | None = None
+    type: str | None = None
+    channel: Channel = Channel.EVENTS
+    injected: bool | None = None
+    run_id: str | None = None
+    since: datetime | None = None  # device time, inclusive
+    until: datetime | None = None  # device time, exclusive
+
+    def apply(self, query: Any) -> Any:
+        query = query.where(Event.channel == self.channel.value)
+        for column, value in (
+            (Event.device_id, self.device_id),
+            (Event.kind, self.kind),
+            (Event.type, self.type),
+            (Event.run_id, self.run_id),
+        ):
+            if value:
+                query = query.where(column == value)
+        if self.injected is not None:
+            query = query.where(Event.injected == self.injected)
+        if self.since:
+            query = query.where(col(Event.ts) >= self.since)
+        if self.until:
+            query = query.where(col(Event.ts) < self.until)
+        return query
+
+
+FilterDep = Annotated[EventFilter, Depends()]
 
 
 @router.get("", response_model=EventsPublic)
 def list_events(
     session: SessionDep,
-    device_id: str | None = None,
-    kind: str | None = None,
-    type: str | None = None,
-    channel: Channel = Channel.EVENTS,
-    injected: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: FilterDep,
     cursor: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsPublic:
-    """Newest first. `since`/`until` filter on the device timestamp."""
-    query = select(Event).where(Event.channel == channel.value)
-    if device_id:
-        query = query.where(Event.device_id == device_id)
-    if kind:
-        query = query.where(Event.kind == kind)
-    if type:
-        query = query.where(Event.type == type)
-    if injected is not None:
-        query = query.where(Event.injected == injected)
-    if since:
-        query = query.where(col(Event.ts) >= since)
-    if until:
-        query = query.where(col(Event.ts) < until)
+    """Newest first; pass `next_cursor` back as `cursor` for the next page."""
+    query = where.apply(select(Event))
     if cursor:
         query = query.where(col(Event.id) < cursor)
     rows = session.exec(query.order_by(col(Event.id).desc()).limit(limit)).all()
     data = [EventPublic.model_validate(r) for r in rows]
     return EventsPublic(data=data, next_cursor=data[-1].id if len(data) == limit else None)
+
+
+CSV_COLUMNS = [
+    "event_id",
+    "device_id",
+    "kind",
+    "type",
+    "seq",
+    "ts",
+    "received_at",
+    "correlation_id",
+    "injected",
+    "run_id",
+    "data",
+]
+CSV_MAX_ROWS = 100_000
+
+
+@csv_router.get("/events.csv", response_class=StreamingResponse)
+def export_events(ctx: CtxDep, where: FilterDep) -> StreamingResponse:
+    """The same filters as GET /events, as CSV (newest first, at most 100,000 rows)."""
+
+    def rows() -> Iterator[str]:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(CSV_COLUMNS)
+        with Session(ctx.engine) as session:
+            query = where.apply(select(Event)).order_by(col(Event.id).desc()).limit(CSV_MAX_ROWS)
+            for i, ev in enumerate(session.exec(query)):
+                writer.writerow(
+                    [json.dumps(ev.data) if c == "data" else getattr(ev, c) for c in CSV_COLUMNS]
+                )
+                if i % 500 == 0:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
+        yield buf.getvalue()
+
+    return StreamingResponse(
+        rows(),
+        media_type="text/csv",
+        headers={"Content-Disposition": "attachment; filename=events.csv"},
+    )
 
 
 @router.get("/{event_id}", response_model=EventPublic)

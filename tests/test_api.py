@@ -1,0 +1,117 @@
+"""The API's safety and plumbing: keys and scopes, no echo, limits, CORS, stream, metrics, CSV."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from stack.broker import BrokerProcess
+from stack.credentials import Credentials
+from tests.helpers import READ_KEY, BackendProcess, DeviceClient, wait_until
+
+pytestmark = pytest.mark.integration
+
+WRITES = [
+    ("/events/inject", {"device_id": "gate-north", "type": "tailgating", "data": {}}),
+    ("/devices/gate-north/commands", {"name": "open-once"}),
+    ("/alarms/1/acknowledge", {}),
+    ("/alarms/1/clear", {}),
+    ("/alarms/1/comments", {"text": "checked"}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), WRITES)
+def test_writes_need_a_key_with_the_right_scope(
+    backend: BackendProcess, path: str, body: dict[str, Any]
+) -> None:
+    assert backend.post(path, body, key=None).status_code == 401
+    assert backend.post(path, body, key="wrong-key").status_code == 401
+    assert backend.post(path, body, key=READ_KEY).status_code == 403
+
+
+def test_validation_errors_do_not_echo_values(backend: BackendProcess) -> None:
+    secret = "Zhang San 13800138000"
+    resp = backend.post(
+        "/events/inject",
+        {
+            "device_id": "gate-north",
+            "type": "entry-granted",
+            "data": {"method": "face", "resident": secret},
+        },
+    )
+    assert resp.status_code == 422
+    assert "Zhang" not in resp.text and "13800138000" not in resp.text
+    resp = backend.post("/events/inject", {"device_id": secret, "type": "x"})
+    assert resp.status_code == 422 and "Zhang" not in resp.text
+
+
+def test_oversize_body_is_413(backend: BackendProcess) -> None:
+    body = {"device_id": "gate-north", "type": "tailgating", "data": {"x": "y" * 100_000}}
+    assert backend.post("/events/inject", body).status_code == 413
+
+
+def test_cors_allows_only_configured_origins(backend: BackendProcess) -> None:
+    def preflight(origin: str) -> httpx.Response:
+        return httpx.options(
+            backend.url + "/events/inject",
+            headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        )
+
+    assert preflight("http://localhost:8501").headers.get("access-control-allow-origin")
+    assert "access-control-allow-origin" not in preflight("http://evil.example").headers
+
+
+def test_inject_comes_back_flagged_and_appears_in_stream_csv_and_metrics(
+    backend: BackendProcess,
+) -> None:
+    frames: list[str] = []
+    connected = threading.Event()
+
+    def listen() -> None:
+        with httpx.stream("GET", backend.url + "/stream", timeout=30) as resp:
+            for line in resp.iter_lines():
+                connected.set()
+                frames.append(line)
+                if line.startswith("data:") and "tailgating" in line:
+                    return
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert connected.wait(10)
+    resp = backend.post(
+        "/events/inject",
+        {"device_id": "gate-north", "type": "tailgating", "data": {"extra_people": 2}},
+    )
+    assert resp.status_code == 202
+    event_id = resp.json()["event_id"]
+    stored = wait_until(lambda: backend.get("/events", injected=True)["data"])
+    assert stored[0]["event_id"] == event_id and stored[0]["injected"] is True
+    wait_until(lambda: any("tailgating" in f for f in frames))
+    data = next(json.loads(f[5:]) for f in frames if f.startswith("data:") and "tailgating" in f)
+    assert data["event_id"] == event_id
+
+    csv_text = httpx.get(backend.url + "/events.csv", params={"injected": True}).text
+    assert csv_text.splitlines()[0].startswith("event_id,")
+    assert event_id in csv_text
+
+    metrics = httpx.get(backend.url + "/metrics").text
+    assert "lijia_ingest_stored_total" in metrics and "lijia_broker_connected 1.0" in metrics
+
+
+def test_events_pagination_and_filters(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    dev = DeviceClient(broker.port, "gate-east", creds.devices["gate-east"])
+    sent = [dev.send(dev.envelope()).event_id for _ in range(25)]
+    dev.send(dev.envelope("tailgating", {"extra_people": 1}))
+    dev.close()
+    wait_until(lambda: len(backend.event_ids(device_id="gate-east")) == 26)
+    page1 = backend.get("/events", device_id="gate-east", limit=10)
+    page2 = backend.get("/events", device_id="gate-east", limit=10, cursor=page1["next_cursor"])
+    ids = [e["event_id"] for e in page1["data"] + page2["data"]]
+    assert len(set(ids)) == 20
+    assert {e["type"] for e in backend.get("/events", type="tailgating")["data"]} == {"tailgating"}
+    assert set(sent) <= set(backend.event_ids(device_id="gate-east", type="entry-granted"))
