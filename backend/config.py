@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -27,8 +28,9 @@ class Settings(BaseSettings):
     # Empty: read the backend's password from the credentials folder.
     mqtt_password: SecretStr = SecretStr("")
     credentials_dir: Path = Path("var/credentials")
-    # Fixed, so the broker keeps our queued messages while we are away.
-    ingest_client_id: str = "lijia-backend-ingest"
+    # Fixed, so the broker keeps our queued messages while we are away. Empty: derived (one
+    # per host when sharing, so `docker compose up --scale backend=3` needs no per-replica env).
+    ingest_client_id: str = ""
     session_expiry_s: int = 7 * 24 * 3600
     # Set to share the ingest load between replicas ($share/<group>/...), MQTT 5 only.
     share_group: str | None = None
@@ -50,6 +52,13 @@ class Settings(BaseSettings):
     retention_days: float = 30.0
     max_body_bytes: int = 64 * 1024
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
+
+    def ingest_id(self) -> str:
+        if self.ingest_client_id:
+            return self.ingest_client_id
+        if self.share_group:
+            return f"lijia-backend-ingest-{socket.gethostname()}"[:64]
+        return "lijia-backend-ingest"
 
     def backend_password(self) -> str:
         if self.mqtt_password.get_secret_value():

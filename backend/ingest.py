@@ -60,7 +60,7 @@ class Ingest:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self.client = make_client(settings, settings.ingest_client_id, persistent=True)
+        self.client = make_client(settings, settings.ingest_id(), persistent=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -1,4 +1,4 @@
-"""A leisure-area Bluetooth stereo: morning exercise, evening square dancing, quiet hours at night."""
+"""A leisure-area Bluetooth stereo: morning exercise, evening square dancing, quiet nights."""
 
 from __future__ import annotations
 
@@ -85,7 +85,10 @@ class StereoBehaviour(Behaviour):
         rng = self.rng
         self.next_track = now + daily.NEVER
         player = self.paired[0]
-        out = self._set_volume(player.volume, "user")
+        volume = player.volume
+        if self.quiet.contains(now) and not player.loud:
+            volume = min(volume, self.limit)  # considerate listeners turn it down after 22:00
+        out = self._set_volume(volume, "user")
         hour = daily.local(now).hour
         weights = MORNING if 5 <= hour < 10 else EVENING if 16 <= hour < 22 else LATE
         self.genre = rng.choices(GENRES, weights)[0]
@@ -109,8 +112,10 @@ class StereoBehaviour(Behaviour):
         )
         out = [Emission(Channel.EVENTS, "quiet-hours-violation", violation)]
         if self.rate("auto_limit", 1) >= 1:
-            # The stereo turns itself down; the listener's next track starts loud again.
+            # The stereo turns itself down; most listeners then leave it there.
             out += self._set_volume(self.limit, "limiter")
+            if self.paired and self.rng.random() < 0.7:
+                self.paired[0].volume = self.limit
         return out
 
     def _pair(self, now: datetime) -> list[Emission]:
@@ -120,7 +125,10 @@ class StereoBehaviour(Behaviour):
         quiet = self.quiet.contains(now)
         loud = rng.random() < self.rate("loud_share", 0.25)
         # Considerate listeners keep it down in quiet hours; square dancers like it loud.
-        volume = rng.randint(15, self.limit) if quiet and not loud else rng.randint(45, 80)
+        if quiet and not loud:
+            volume = rng.randint(min(15, self.limit), self.limit)
+        else:
+            volume = rng.randint(45, 80)
         minutes = 5 + rng.expovariate(1 / max(self.rate("session_min", 40), 1))
         phone = Phone(self.population.pick(rng), now + timedelta(minutes=min(minutes, 180)),
                       volume, loud)  # fmt: skip
