@@ -84,9 +84,7 @@ def _engine(tmp: Path) -> Engine:
     return engine
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=300, deadline=None)
 @example(batch=[(VALID_TOPIC, VALID, False), (VALID_TOPIC, VALID, False)])  # stored once
 @given(batch=st.lists(st.tuples(topics, payloads, st.booleans()), min_size=1, max_size=8))
 def test_ingest_never_raises_and_stores_only_valid_rows(
