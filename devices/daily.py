@@ -206,13 +206,14 @@ class Arrivals:
 
     __slots__ = ("_real", "boost", "curve", "due", "per_hour", "rng")
 
-    def __init__(self, rng: random.Random, per_hour: float, curve: DayCurve) -> None:
+    def __init__(self, rng: random.Random, per_hour: float, curve: DayCurve, now: datetime) -> None:
         self.rng = rng
         self.per_hour = per_hour
         self.curve = curve
         self.boost = 1.0
-        self.due = datetime.min.replace(tzinfo=CHONGQING)
+        self.due = now
         self._real = False
+        self.plan(now)
 
     def plan(self, now: datetime) -> None:
         end = hour_end(now)

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import streamlit as st
 
+from ui.i18n import t
+
 
 class ApiError(RuntimeError):
     """Something an operator can read: the backend is unreachable or refused the request."""
@@ -43,25 +45,36 @@ def _detail(resp: httpx.Response) -> str:
     return str(detail)
 
 
-def _call(method: str, path: str, **kw: Any) -> Any:
+def _request(method: str, path: str, **kw: Any) -> httpx.Response:
     url = api_url()
     try:
         resp = client(url, api_key()).request(method, path, **kw)
     except httpx.HTTPError:
-        raise ApiError(f"The backend at {url} cannot be reached. · 无法连接后端") from None
+        raise ApiError(t("err.unreachable", url=url)) from None
     if resp.status_code >= 400:
-        raise ApiError(
-            f"The backend refused the request ({resp.status_code}): {_detail(resp)} · 后端拒绝请求"
-        )
+        raise ApiError(t("err.refused", status=resp.status_code, detail=_detail(resp)))
+    return resp
+
+
+def _json(resp: httpx.Response) -> Any:
     try:
         return resp.json()
     except ValueError:
-        raise ApiError(f"The backend at {url} did not answer JSON. · 后端响应无效") from None
+        raise ApiError(t("err.not_json", url=api_url())) from None
+
+
+def _params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def get(path: str, **params: Any) -> Any:
-    return _call("GET", path, params={k: v for k, v in params.items() if v is not None})
+    return _json(_request("GET", path, params=_params(params)))
+
+
+def get_text(path: str, **params: Any) -> str:
+    """A non-JSON resource, e.g. /events.csv."""
+    return _request("GET", path, params=_params(params), timeout=60.0).text
 
 
 def post(path: str, body: dict[str, Any]) -> Any:
-    return _call("POST", path, json=body)
+    return _json(_request("POST", path, json=body))

@@ -41,8 +41,7 @@ class BookHouseBehaviour(Behaviour):
         self.overdue: list[tuple[datetime, int, int]] = []
         self.loan_seq = 0
         self.shelf = list(range(max(1, min(999_999, int(self.rate("books", 3000))))))
-        self.visits = daily.Arrivals(rng, self.rate("visits_per_hour", 12), daily.BOOK_HOUSE)
-        self.visits.plan(now)
+        self.visits = daily.Arrivals(rng, self.rate("visits_per_hour", 12), daily.BOOK_HOUSE, now)
         # The street did not start today: some books are already out, a few already late.
         for _ in range(int(len(self.shelf) * min(self.rate("on_loan_share", 0.2), 0.9))):
             borrowed = now - timedelta(days=rng.uniform(0, self.loan_days + 7))

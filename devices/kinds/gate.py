@@ -31,8 +31,9 @@ class GateBehaviour(Behaviour):
         self.door = "closed"
         self.entry_ms_total = 0
         self.entries = 0
-        self.arrivals = daily.Arrivals(self.rng, self.rate("arrivals_per_hour", 120), daily.GATE)
-        self.arrivals.plan(now)
+        self.arrivals = daily.Arrivals(
+            self.rng, self.rate("arrivals_per_hour", 120), daily.GATE, now
+        )
         self.camera_ok = True
         self.camera_down_since = now
         self.next_camera = now + self._camera_gap()

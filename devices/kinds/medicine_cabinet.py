@@ -77,8 +77,7 @@ class MedicineCabinetBehaviour(Behaviour):
         self.cooler_ok = True
         self.cooler_down_since = now
         self.flu_until = today
-        self.demand = daily.Arrivals(rng, self.rate("dispenses_per_hour", 4), daily.MEDICINE)
-        self.demand.plan(now)
+        self.demand = daily.Arrivals(rng, self.rate("dispenses_per_hour", 4), daily.MEDICINE, now)
         self.next_day = daily.next_local(now, time(0, 0))
         every = max(1, int(self.rate("restock_every_days", 2)))
         self.next_restock = daily.next_local(now, RESTOCK_AT) + timedelta(days=rng.randrange(every))
@@ -107,14 +106,12 @@ class MedicineCabinetBehaviour(Behaviour):
         self.updated = max(self.updated, now)
         if minutes:
             lo, hi = self.band
-            if self.door_open:
+            if self.door_open:  # room air pours in faster than any compressor can fight
                 target, tau, wet = daily.ambient_c(now), TAU_DOOR_OPEN_MIN, HUMIDITY_OPEN
             elif not self.cooler_ok:
                 target, tau, wet = daily.ambient_c(now), TAU_COOLER_FAILED_MIN, HUMIDITY_WARM
             else:
                 target, tau, wet = (lo + hi) / 2, TAU_COOLING_MIN, HUMIDITY_CLOSED
-            if not self.cooler_ok and self.door_open:
-                tau = min(tau, TAU_DOOR_OPEN_MIN)
             keep = math.exp(-minutes / tau)
             self.temperature = target + (self.temperature - target) * keep
             self.humidity = wet + (self.humidity - wet) * keep

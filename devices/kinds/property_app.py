@@ -59,9 +59,8 @@ class PropertyAppBehaviour(Behaviour):
         self.number = 0
         self.staff = max(1, min(9999, int(self.rate("staff", 6))))
         self.arrivals = daily.Arrivals(
-            self.rng, self.rate("requests_per_hour", 1.5), daily.PROPERTY_ALL
+            self.rng, self.rate("requests_per_hour", 1.5), daily.PROPERTY_ALL, now
         )
-        self.arrivals.plan(now)
         self.next_telemetry = now
 
     def next_wakeup(self) -> datetime:
@@ -135,7 +134,7 @@ class PropertyAppBehaviour(Behaviour):
     def _timer(self, now: datetime) -> Emission | None:
         _, _, action, request_id, work = heapq.heappop(self.timers)
         request = self.requests.get(request_id)
-        if action == RATE:
+        if action == RATE:  # the timer's last field says whether it was resolved on time
             weights = ON_TIME_RATINGS if work else LATE_RATINGS
             rated = contract.RequestRated(
                 request_id=request_id, rating=self.rng.choices(RATINGS, weights)[0]

@@ -68,9 +68,8 @@ class ServiceCentreBehaviour(Behaviour):
         for kiosk in self.kiosks:
             kiosk.due = now + self._kiosk_gap(kiosk)
         self.visitors = daily.Arrivals(
-            rng, self.rate("visitors_per_hour", 20), daily.SERVICE_CENTRE
+            rng, self.rate("visitors_per_hour", 20), daily.SERVICE_CENTRE, now
         )
-        self.visitors.plan(now)
         self.next_telemetry = now
 
     def next_wakeup(self) -> datetime:

@@ -50,8 +50,9 @@ class StereoBehaviour(Behaviour):
         self.track_end = now + daily.NEVER
         self.next_track = now + daily.NEVER
         self.flagged = False  # this track at this volume was already reported
-        self.sessions = daily.Arrivals(self.rng, self.rate("sessions_per_hour", 1.5), daily.STEREO)
-        self.sessions.plan(now)
+        self.sessions = daily.Arrivals(
+            self.rng, self.rate("sessions_per_hour", 1.5), daily.STEREO, now
+        )
         self.next_telemetry = now
 
     def next_wakeup(self) -> datetime:

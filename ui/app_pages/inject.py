@@ -1,63 +1,127 @@
-"""Inject a device event: choose a device and type; the form comes from the contract's schema."""
+"""Inject events: one-click incidents, a form generated from the contract, or raw JSON. The result
+follows the event back through ingest and shows the alarm it raised, if any."""
 
 from __future__ import annotations
 
-import time
+import json
+from typing import Any
 
 import streamlit as st
 
-from contracts.catalogue import get_kind
-from ui.api import ApiError, get, post
-from ui.forms import schema_form
+from ui.api import ApiError, get
+from ui.common import device_name, kind_label, kinds
+from ui.forms import example, schema_form
+from ui.i18n import t
+from ui.incidents import INCIDENTS, Incident, follow, inject
 
-st.title("Inject an event · 注入事件")
-st.caption(
-    "The event is published on the device's own topic, flagged as injected, and comes back "
-    "through ingest like any other. · 事件经由设备主题发布并标记为注入。"
-)
+st.title(t("inject.title"))
+st.caption(t("inject.caption"))
+
+
+def incidents_tab(devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    st.caption(t("inc.intro"))
+    chosen: list[dict[str, Any]] | None = None
+    cols = st.columns(len(INCIDENTS) + 1)
+    for col, incident in zip(cols, INCIDENTS, strict=False):
+        with col, st.container(border=True, height="stretch"):
+            picked = incident_card(incident, devices)
+            if picked is not None:
+                chosen = picked
+    with cols[-1], st.container(border=True, height="stretch"):
+        st.markdown(f"**💥 {t('inc.crash')}**")
+        st.caption(t("inc.crash_desc"))
+        st.button(t("inc.go"), key="inc.crash.go", disabled=True, width="stretch")
+    return chosen
+
+
+def incident_card(incident: Incident, devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    st.markdown(f"**{incident.icon} {t(f'inc.{incident.key}')}**")
+    st.caption(t(f"inc.{incident.key}_desc"))
+    candidates = {d["device_id"]: d for d in devices if d["kind"] == incident.kind}
+    if not candidates:
+        st.caption(t("inc.no_device", kind=kind_label(incident.kind)))
+        st.button(t("inc.go"), key=f"inc.{incident.key}.go", disabled=True, width="stretch")
+        return None
+    device_id = st.selectbox(
+        t("inject.device"),
+        list(candidates),
+        format_func=lambda i: device_name(candidates[i]),
+        key=f"inc.{incident.key}.device",
+        label_visibility="collapsed",
+    )
+    if st.button(t("inc.go"), key=f"inc.{incident.key}.go", type="primary", width="stretch"):
+        device = candidates[str(device_id)]
+        return [
+            {"device_id": device["device_id"], "type": type_, "data": data}
+            for type_, data in incident.events(device)
+        ]
+    return None
+
+
+def form_tab(devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    by_id = {d["device_id"]: d for d in devices}
+    c1, c2 = st.columns(2)
+    device_id = c1.selectbox(
+        t("inject.device"),
+        list(by_id),
+        format_func=lambda i: f"{device_name(by_id[i])} · {i}",
+        key="inject.device",
+    )
+    device = by_id[str(device_id)]
+    spec = kinds()[device["kind"]]
+    event_type = c2.selectbox(t("inject.type"), list(spec.events), key="inject.type")
+    schema = spec.events[str(event_type)].model_json_schema()
+    with st.form(f"inject-{device_id}-{event_type}"):
+        if schema.get("description"):
+            st.caption(schema["description"])
+        data = schema_form(schema, key=f"{device_id}.{event_type}")
+        submitted = st.form_submit_button(t("inject.submit"), type="primary", key="inject.submit")
+    if "inject.raw" not in st.session_state:
+        body = {"device_id": device_id, "type": event_type, "data": example(schema)}
+        st.session_state["inject.raw"] = json.dumps(body, ensure_ascii=False, indent=2)
+    return [{"device_id": device_id, "type": event_type, "data": data}] if submitted else None
+
+
+def raw_tab() -> list[dict[str, Any]] | None:
+    st.text_area(t("inject.raw_label"), key="inject.raw", height=220, help=t("inject.raw_help"))
+    if not st.button(t("inject.submit"), key="inject.raw_submit", type="primary"):
+        return None
+    try:
+        body = json.loads(st.session_state.get("inject.raw") or "")
+        if not isinstance(body, dict):
+            raise ValueError("expected an object")
+    except ValueError as exc:
+        st.error(t("inject.raw_invalid", error=exc))
+        return None
+    return [body]
+
 
 try:
     devices = get("/devices")["data"]
 except ApiError as exc:
     st.error(str(exc))
     st.stop()
-
 if not devices:
-    st.warning("No devices are provisioned. · 没有设备")
+    st.warning(t("inject.no_devices"))
     st.stop()
 
-labels = {d["device_id"]: f"{d['device_id']} · {d['name_zh']}" for d in devices}
-device_id = st.selectbox(
-    "Device · 设备", list(labels), format_func=labels.__getitem__, key="inject.device"
+tab_incidents, tab_form, tab_raw = st.tabs(
+    [t("inject.tab_incidents"), t("inject.tab_form"), t("inject.tab_raw")], key="inject.tab"
 )
-device = next(d for d in devices if d["device_id"] == device_id)
-spec = get_kind(device["kind"])
-event_type = st.selectbox("Event type · 事件类型", list(spec.events), key="inject.type")
-schema = spec.events[event_type].model_json_schema()
+with tab_incidents:
+    from_incident = incidents_tab(devices)
+with tab_form:
+    from_form = form_tab(devices)
+with tab_raw:
+    from_raw = raw_tab()
 
-with st.form(f"inject-{device_id}-{event_type}"):
-    data = schema_form(schema, key=f"{device_id}.{event_type}")
-    submitted = st.form_submit_button("Inject · 注入", type="primary", key="inject.submit")
-
-if submitted:
-    try:
-        accepted = post(
-            "/events/inject", {"device_id": device_id, "type": event_type, "data": data}
-        )
-    except ApiError as exc:
-        st.error(str(exc))
-        st.stop()
-    st.success(f"Published as event {accepted['event_id']} on {accepted['topic']} · 已发布")
-    with st.spinner("Waiting for it to come back through ingest…"):
-        deadline = time.monotonic() + 10
-        arrived = None
-        while time.monotonic() < deadline and arrived is None:
-            try:
-                arrived = get(f"/events/{accepted['event_id']}")
-            except ApiError:
-                time.sleep(0.2)
-    if arrived:
-        st.success("Stored by the backend · 已入库")
-        st.json(arrived)
-    else:
-        st.warning("Not stored yet: check the Data quality of the backend (/health).")
+requests = from_incident or from_form or from_raw
+if requests:
+    names = {d["device_id"]: device_name(d) for d in devices}
+    for body in requests:
+        try:
+            accepted = inject(body)
+        except ApiError as exc:
+            st.error(str(exc))
+            break
+        follow(accepted, str(body.get("device_id")), names)

@@ -1,0 +1,154 @@
+"""Overview: today's headline figures, the street map with every device, activity per hour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.api import ApiError, get
+from ui.charts import activity_chart, hourly_frame
+from ui.common import (
+    SEVERITIES,
+    SEVERITY_ICON,
+    device_name,
+    fmt_clock,
+    fmt_number,
+    kind_label,
+    kinds,
+    now_local,
+)
+from ui.i18n import pick, t
+from ui.street_map import street_map
+
+REFRESH_S = 5
+MAX_ALARMS_LISTED = 8
+
+st.title(t("app.title"))
+st.caption(t("app.subtitle"))
+
+
+def parent_figure(kind: str, name: str) -> str | None:
+    """The figure this one narrows (same event, stricter filter): "entries within 3 s" is a
+    share of "entries". Read from the contract's StatSpecs, so no kind is named here."""
+    spec = kinds().get(kind)
+    stats = {s.name: s for s in spec.stats} if spec else {}
+    child = stats.get(name)
+    if child is None or not child.event_type or not (child.where or child.at_most):
+        return None
+    for other in stats.values():
+        if (
+            other.name != name
+            and other.event_type == child.event_type
+            and not other.telemetry_field
+            and all(child.where.get(k) == v for k, v in other.where.items())
+            and all(k in child.at_most and child.at_most[k] <= v for k, v in other.at_most.items())
+            and (other.where, other.at_most) != (child.where, child.at_most)
+        ):
+            return other.name
+    return None
+
+
+def headline(stats: dict[str, Any]) -> None:
+    st.subheader(t("overview.today", day=stats["day"]))
+    by_severity = stats.get("alarms_by_severity", {})
+    severity_line = "  ".join(
+        f"{SEVERITY_ICON[s]} {by_severity[s]}" for s in SEVERITIES if by_severity.get(s)
+    )
+    tiles: list[dict[str, Any]] = [
+        {
+            "label": t("overview.devices_online"),
+            "value": f"{stats['devices_online']} / {stats['devices_total']}",
+        },
+        {
+            "label": t("overview.open_alarms"),
+            "value": fmt_number(stats["open_alarms"]),
+            "delta": severity_line or None,
+        },
+    ]
+    figures = stats.get("figures", [])
+    values = {(f["kind"], f["name"]): f for f in figures}
+    for fig in figures:
+        tile: dict[str, Any] = {
+            "label": pick(fig["label_en"], fig["label_zh"]),
+            "value": fmt_number(fig["value"]),
+            "help": kind_label(fig["kind"]),
+        }
+        parent = values.get((fig["kind"], parent_figure(fig["kind"], fig["name"]) or ""))
+        if parent is not None:
+            share = f"{fig['value'] / parent['value']:.0%}" if parent["value"] else "–"
+            tile["delta"] = t(
+                "overview.share_of", share=share, of=pick(parent["label_en"], parent["label_zh"])
+            )
+        tiles.append(tile)
+    per_row = 4
+    for start in range(0, len(tiles), per_row):
+        cols = st.columns(per_row)
+        for col, tile in zip(cols, tiles[start : start + per_row], strict=False):
+            col.metric(
+                tile["label"],
+                tile["value"],
+                delta=tile.get("delta"),
+                delta_color="off",
+                delta_arrow="off",
+                help=tile.get("help"),
+                border=True,
+            )
+
+
+def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
+    st.subheader(t("overview.alarms_now"))
+    if not alarms:
+        st.success(t("overview.no_alarms"))
+        return
+    with st.container(border=True):
+        for alarm in alarms[:MAX_ALARMS_LISTED]:
+            icon = SEVERITY_ICON.get(alarm["severity"], "⚪")
+            device = names.get(alarm["device_id"], alarm["device_id"])
+            ack = " ✔️" if alarm["status"] == "acknowledged" else ""
+            st.markdown(
+                f"{icon} **{alarm['title']}**{ack}  \n"
+                f":gray[{device} · {fmt_clock(alarm['last_at'])}]"
+            )
+        if len(alarms) > MAX_ALARMS_LISTED:
+            st.caption(t("overview.more_alarms", n=len(alarms) - MAX_ALARMS_LISTED))
+
+
+def activity(stats: dict[str, Any]) -> None:
+    st.subheader(t("overview.activity"))
+    labels = {(f["kind"], f["name"]): pick(f["label_en"], f["label_zh"]) for f in stats["figures"]}
+    frame = hourly_frame(stats.get("hourly", []), labels)
+    if frame.empty:
+        st.info(t("overview.no_activity"))
+        return
+    kinds_seen = sorted(frame["kind"].unique(), key=kind_label)
+    per_row = 3
+    for start in range(0, len(kinds_seen), per_row):
+        cols = st.columns(per_row)
+        for col, kind in zip(cols, kinds_seen[start : start + per_row], strict=False):
+            chart = activity_chart(frame[frame["kind"] == kind], kind_label(kind))
+            col.altair_chart(chart, width="stretch")
+
+
+@st.fragment(run_every=REFRESH_S)
+def live() -> None:
+    try:
+        stats = get("/stats")
+        devices = get("/devices")["data"]
+        alarms = get("/alarms", status="open", limit=50)
+    except ApiError as exc:
+        st.error(str(exc))
+        return
+    headline(stats)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader(t("overview.map"))
+        st.altair_chart(street_map(devices), width="content")
+        st.caption(t("overview.map_help"))
+    with right:
+        open_alarms(alarms, {d["device_id"]: device_name(d) for d in devices})
+    activity(stats)
+    st.caption(t("updated", time=now_local().strftime("%H:%M:%S"), every=REFRESH_S))
+
+
+live()

@@ -1,0 +1,45 @@
+"""A command's progress, polled from GET /commands/{id} until it ends, without a page reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.api import ApiError, get
+from ui.common import TERMINAL_COMMAND, command_status_text
+from ui.i18n import t
+
+PROGRESS = {"pending": 0.15, "sent": 0.45, "accepted": 0.75}
+
+
+def _render(command: dict[str, Any]) -> None:
+    status = command["status"]
+    text = t("cmd.progress", name=command["name"], status=command_status_text(status))
+    if status == "succeeded":
+        st.success(text, icon="✅")
+    elif status in TERMINAL_COMMAND:
+        reason = f" ({command['reason']})" if command.get("reason") else ""
+        st.error(text + reason, icon="⛔")
+    else:
+        st.progress(PROGRESS.get(status, 0.1), text=f"⏳ {text}")
+
+
+@st.fragment(run_every=1)
+def _follow(command_id: str) -> None:
+    try:
+        command = get(f"/commands/{command_id}")
+    except ApiError as exc:
+        st.error(str(exc))
+        return
+    _render(command)
+    if command["status"] in TERMINAL_COMMAND:
+        st.rerun()  # the whole page: stop polling, refresh the list of recent commands
+
+
+def command_progress(command_id: str) -> None:
+    command = get(f"/commands/{command_id}")
+    if command["status"] in TERMINAL_COMMAND:
+        _render(command)
+    else:
+        _follow(command_id)

@@ -1,0 +1,113 @@
+"""Small helpers shared by the pages: times in Chongqing, labels from the contract, states."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from contracts.catalogue import KindSpec, load_builtin_kinds
+from ui.forms import resolve
+from ui.i18n import STRINGS, pick, t
+
+CHONGQING = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+SEVERITIES = ("critical", "major", "minor", "warning")
+SEVERITY_ICON = {"critical": "🔴", "major": "🟠", "minor": "🟡", "warning": "🔵"}
+AVAILABILITY_ICON = {"online": "🟢", "offline": "⚫", "unknown": "⚪"}
+TERMINAL_COMMAND = {"succeeded", "rejected", "failed", "timed-out"}
+
+
+# -- time ---------------------------------------------------------------------------------------
+def parse_ts(value: str | datetime | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def local(value: str | datetime | None) -> datetime | None:
+    when = parse_ts(value)
+    return when.astimezone(CHONGQING) if when else None
+
+
+def fmt_time(value: str | datetime | None) -> str:
+    """Chongqing time, e.g. 2026-11-22 07:45:12 (sorts as text)."""
+    when = local(value)
+    return when.strftime("%Y-%m-%d %H:%M:%S") if when else ""
+
+
+def fmt_clock(value: str | datetime | None) -> str:
+    """Short: the time of day for today, the date and time before."""
+    when = local(value)
+    if when is None:
+        return ""
+    if when.date() == now_local().date():
+        return when.strftime("%H:%M:%S")
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def now_local() -> datetime:
+    return datetime.now(CHONGQING)
+
+
+# -- the contract -------------------------------------------------------------------------------
+def kinds() -> dict[str, KindSpec]:
+    return dict(sorted(load_builtin_kinds().items()))
+
+
+def kind_label(kind: str) -> str:
+    spec = load_builtin_kinds().get(kind)
+    return pick(spec.label_en, spec.label_zh) if spec else kind
+
+
+def numeric_fields(schema: dict[str, Any]) -> list[str]:
+    """Telemetry fields worth a chart: integers and numbers (not booleans, lists or text)."""
+    return [
+        name
+        for name, raw in schema.get("properties", {}).items()
+        if resolve(schema, raw).get("type") in ("integer", "number")
+    ]
+
+
+# -- devices, alarms ----------------------------------------------------------------------------
+def device_name(device: dict[str, Any]) -> str:
+    return pick(device.get("name_en"), device.get("name_zh")) or str(device["device_id"])
+
+
+def device_state(device: dict[str, Any]) -> str:
+    """ok | alarm | offline | unknown: what the map and the tables colour by."""
+    if device.get("open_alarms"):
+        return "alarm"
+    availability = device.get("availability")
+    return availability if availability in ("offline", "unknown") else "ok"
+
+
+def availability_text(availability: str) -> str:
+    icon = AVAILABILITY_ICON.get(availability, "⚪")
+    key = f"availability.{availability}"
+    return f"{icon} {t(key) if key in STRINGS else availability}"
+
+
+def severity_text(severity: str | None) -> str:
+    if not severity:
+        return ""
+    key = f"severity.{severity}"
+    return f"{SEVERITY_ICON.get(severity, '⚪')} {t(key) if key in STRINGS else severity}"
+
+
+def status_text(status: str) -> str:
+    key = f"status.{status}"
+    return t(key) if key in STRINGS else status
+
+
+def command_status_text(status: str) -> str:
+    key = f"cmd.{status}"
+    return t(key) if key in STRINGS else status
+
+
+def details(data: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in data.items())
+
+
+def fmt_number(value: float) -> str:
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
