@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.alarms import AlarmRule, BurstRule, EventRule, TelemetryRule
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import Availability, Command, CommandResult, Envelope
 from contracts.topics import CHANNEL_RULES, ROOT
@@ -70,6 +71,30 @@ def fields_table(model: type[BaseModel]) -> str:
         req = "yes" if name in required else "no"
         rows.append(f"| `{name}` | {_type_of(prop)} | {req} | {default} | {notes} |")
     return "\n".join(rows) + "\n"
+
+
+def _raised(rule: AlarmRule) -> str:
+    if isinstance(rule, EventRule):
+        return f"event `{rule.event_type}`" + (f" with {rule.where}" if rule.where else "")
+    if isinstance(rule, BurstRule):
+        return f"{rule.count} × `{rule.event_type}` within {rule.window_s:g} s"
+    if isinstance(rule, TelemetryRule):
+        held = f" for {rule.for_s:g} s" if rule.for_s else ""
+        return f"telemetry `{rule.field}` {rule.op} {rule.value}{held}"
+    return f"`{rule.start}` not followed by {rule.end} before its `{rule.due_field}`"
+
+
+def _cleared(rule: AlarmRule) -> str:
+    if isinstance(rule, EventRule):
+        parts = [f"`{t}`" for t in rule.clear_on]
+        if rule.clear_after_s:
+            parts.append(f"{rule.clear_after_s:g} s without a new one")
+        return " or ".join(parts) or "by an operator"
+    if isinstance(rule, BurstRule):
+        return f"{rule.window_s:g} s without a new one"
+    if isinstance(rule, TelemetryRule):
+        return "when the condition no longer holds"
+    return "when nothing is overdue"
 
 
 def render() -> str:
@@ -136,7 +161,21 @@ def render() -> str:
         out += ["#### telemetry", "", fields_table(spec.telemetry)]
         for command, model in spec.commands.items():
             out += [f"#### command `{command}`", "", fields_table(model)]
+        if spec.alarms:
+            out += [
+                "#### alarm rules",
+                "",
+                "| rule | severity | raised when | cleared when |",
+                "|---|---|---|---|",
+            ]
+            out += [
+                f"| `{r.rule}` | {r.severity} | {_raised(r)} | {_cleared(r)} |" for r in spec.alarms
+            ]
+            out.append("")
     out += [
+        "Every kind also has the generic alarm `device-offline` (major): offline for longer than",
+        "`LIJIA_OFFLINE_ALARM_AFTER_S`; cleared when the device is back online.",
+        "",
         "## JSON Schema",
         "",
         "Every payload's JSON Schema is served by the backend at `GET /contract/kinds` and",

@@ -161,10 +161,10 @@ class DeviceClient:
         wait_until(self.client.is_connected, timeout=10)
 
     def envelope(self, type_: str = "entry-granted", data: dict[str, Any] | None = None,
-                 channel: Channel = Channel.EVENTS) -> Envelope:  # fmt: skip
+                 channel: Channel = Channel.EVENTS, ts: datetime | None = None) -> Envelope:  # fmt: skip
         env = Envelope(
             event_id=new_id(), device_id=self.device_id, kind=self.kind, type=type_, seq=self.seq,
-            ts=datetime.now(UTC),
+            ts=ts or datetime.now(UTC),
             data=data if data is not None else {"method": "card", "duration_ms": 1500},
         )  # fmt: skip
         self.seq += 1

@@ -16,17 +16,21 @@ from ui.i18n import lang, pick, t
 
 CANVAS = 1000
 STATE_COLOURS = {"ok": "#2e9e44", "alarm": "#d62728", "offline": "#7f7f7f", "unknown": "#c4c4c4"}
-KIND_SHAPES = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", "wedge"]
+STAR = (
+    "M0,-1L0.24,-0.33L0.95,-0.31L0.39,0.12L0.59,0.81L0,0.4L-0.59,0.81L-0.39,0.12L-0.95,-0.31"
+    "L-0.24,-0.33Z"
+)
+KIND_SHAPES = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", STAR]
 
-# (en, zh, x0, y0, x1, y1, fill)
-AREAS: list[tuple[str, str, int, int, int, int, str]] = [
-    ("Lijia Garden", "礼嘉花园", 90, 120, 445, 820, "#efe4cf"),
-    ("Longtang Community", "龙塘社区", 575, 95, 850, 250, "#efe4cf"),
-    ("Tianyue Residence", "天悦小区", 760, 330, 960, 620, "#efe4cf"),
-    ("Civic centre", "街道便民服务中心", 510, 440, 655, 600, "#dbe6f2"),
-    ("Primary school", "实验小学", 515, 680, 640, 790, "#f5ecc4"),
-    ("Middle school", "礼嘉中学", 330, 865, 455, 965, "#f5ecc4"),
-    ("Lijia Smart Park", "礼嘉智慧公园", 690, 700, 975, 965, "#d5ebcc"),
+# (en, zh, x0, y0, x1, y1, fill, label inside at the top or below the area)
+AREAS: list[tuple[str, str, int, int, int, int, str, str]] = [
+    ("Lijia Garden", "礼嘉花园", 90, 120, 445, 820, "#efe4cf", "top"),
+    ("Longtang Community", "龙塘社区", 575, 95, 850, 250, "#efe4cf", "top"),
+    ("Tianyue Residence", "天悦小区", 760, 330, 960, 620, "#efe4cf", "top"),
+    ("Civic centre", "便民服务中心", 510, 440, 655, 600, "#dbe6f2", "below"),
+    ("Primary school", "实验小学", 515, 680, 640, 790, "#f5ecc4", "below"),
+    ("Middle school", "礼嘉中学", 330, 865, 455, 965, "#f5ecc4", "left"),
+    ("Lijia Smart Park", "礼嘉智慧公园", 690, 700, 975, 965, "#d5ebcc", "bottom"),
 ]
 # (x0, y0, x1, y1): Lijia Avenue and the side roads to the gates.
 ROADS: list[tuple[int, int, int, int]] = [
@@ -48,12 +52,31 @@ def _scales() -> tuple[alt.Scale, alt.Scale]:
     )
 
 
+def _label_anchor(x0: int, y0: int, x1: int, y1: int, where: str) -> dict[str, Any]:
+    """Where an area's name goes, so that it does not sit under a device."""
+    if where == "below":
+        return {"lx": x0 + 4, "ly": y1 + 8, "align": "left", "baseline": "top"}
+    if where == "bottom":
+        return {"lx": x0 + 12, "ly": y1 - 12, "align": "left", "baseline": "bottom"}
+    if where == "left":
+        return {"lx": x0 - 10, "ly": (y0 + y1) / 2, "align": "right", "baseline": "middle"}
+    return {"lx": x0 + 12, "ly": y0 + 12, "align": "left", "baseline": "top"}
+
+
 def _background() -> list[alt.Chart]:
     xs, ys = _scales()
     areas = pd.DataFrame(
         [
-            {"x": x0, "y": y0, "x2": x1, "y2": y1, "fill": fill, "label": pick(en, zh)}
-            for en, zh, x0, y0, x1, y1, fill in AREAS
+            {
+                "x": x0,
+                "y": y0,
+                "x2": x1,
+                "y2": y1,
+                "fill": fill,
+                "label": pick(en, zh),
+                **_label_anchor(x0, y0, x1, y1, where),
+            }
+            for en, zh, x0, y0, x1, y1, fill, where in AREAS
         ]
     )
     roads = pd.DataFrame([{"x": x0, "y": y0, "x2": x1, "y2": y1} for x0, y0, x1, y1 in ROADS])
@@ -74,17 +97,18 @@ def _background() -> list[alt.Chart]:
         .mark_rect(color="#ffffff", stroke="#d9d9d9", strokeWidth=1)
         .encode(x="x:Q", y="y:Q", x2="x2:Q", y2="y2:Q", tooltip=alt.value(None))
     )
-    labels = (
-        alt.Chart(areas)
-        .mark_text(align="left", baseline="top", dx=8, dy=8, fontSize=12, fontWeight="bold")
-        .encode(x="x:Q", y="y:Q", text="label:N", color=alt.value("#7a6a4f"))
-    )
+    labels = [
+        alt.Chart(areas[areas["align"] == align])
+        .mark_text(align=align, fontSize=12, fontWeight="bold", color="#7a6a4f")
+        .encode(x="lx:Q", y="ly:Q", text="label:N", baseline="baseline:N")
+        for align in ("left", "right")
+    ]
     avenue = (
         alt.Chart(pd.DataFrame([{"x": 480, "y": 360, "label": pick(*AVENUE)}]))
         .mark_text(angle=270, fontSize=11, fontStyle="italic", color="#8a8a8a")
         .encode(x="x:Q", y="y:Q", text="label:N")
     )
-    return [ground, road, labels, avenue]
+    return [ground, road, *labels, avenue]
 
 
 def devices_frame(devices: list[dict[str, Any]]) -> pd.DataFrame:

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import TelemetryRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 
 KIND = "book-house"
@@ -98,6 +99,21 @@ SPEC = register_kind(
         commands={"open": Open, "close": Close, "lights-on": LightsOn, "lights-off": LightsOff},
         personal_events=frozenset(
             {"book-borrowed", "book-returned", "book-overdue", "reservation-collected"}
+        ),
+        alarms=(
+            TelemetryRule(
+                "over-capacity",
+                "major",
+                "occupancy",
+                ">=",
+                "field:capacity",
+                title="Book house full · 书屋满员",
+            ),
+        ),
+        stats=(
+            StatSpec("borrowed", "Books borrowed", "借书", event_type="book-borrowed"),
+            StatSpec("returned", "Books returned", "还书", event_type="book-returned"),
+            StatSpec("readers", "Readers now", "在馆读者", telemetry_field="occupancy"),
         ),
     )
 )

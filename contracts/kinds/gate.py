@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import BurstRule, EventRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 
 KIND = "gate"
@@ -92,5 +93,50 @@ SPEC = register_kind(
         telemetry=GateTelemetry,
         commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
         personal_events=frozenset({"entry-granted", "entry-denied"}),
+        alarms=(
+            BurstRule(
+                "repeated-denials",
+                "major",
+                "entry-denied",
+                count=5,
+                window_s=120,
+                where={"reason": ("unknown-face", "low-confidence", "blocklisted")},
+                title="Repeated denied entries · 多次拒绝进入",
+            ),
+            EventRule(
+                "tailgating",
+                "major",
+                "tailgating",
+                clear_after_s=600,
+                title="Tailgating · 尾随进入",
+            ),
+            EventRule(
+                "door-held-open",
+                "minor",
+                "door-held-open",
+                clear_after_s=600,
+                title="Door held open · 门长时间未关",
+            ),
+            EventRule(
+                "camera-fault",
+                "minor",
+                "camera-fault",
+                clear_on=("camera-recovered",),
+                title="Face camera down · 人脸摄像头故障",
+            ),
+        ),
+        stats=(
+            StatSpec(
+                "entries", "Entries through the gates", "闸机通行", event_type="entry-granted"
+            ),
+            StatSpec(
+                "entries-within-3s",
+                "Entries within 3 s",
+                "3秒内通行",
+                event_type="entry-granted",
+                at_most={"duration_ms": 3000},
+            ),
+            StatSpec("denied", "Denied entries", "拒绝通行", event_type="entry-denied"),
+        ),
     )
 )

@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import EventRule, TelemetryRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import Identifier, ResidentRef, WireModel
 
 KIND = "medicine-cabinet"
@@ -149,5 +150,59 @@ SPEC = register_kind(
             "set-temperature-band": SetTemperatureBand,
         },
         personal_events=frozenset({"medicine-dispensed"}),
+        alarms=(
+            TelemetryRule(
+                "cold-chain-high",
+                "critical",
+                "temperature_c",
+                ">",
+                "field:band_max_c",
+                for_s=300,
+                title="Cold chain too warm · 冷链温度过高",
+            ),
+            TelemetryRule(
+                "cold-chain-low",
+                "major",
+                "temperature_c",
+                "<",
+                "field:band_min_c",
+                for_s=300,
+                title="Cold chain too cold · 冷链温度过低",
+            ),
+            EventRule(
+                "cooler-fault",
+                "major",
+                "cooler-fault",
+                clear_on=("cooler-recovered",),
+                title="Cooler failed · 制冷故障",
+            ),
+            EventRule(
+                "stock-low",
+                "warning",
+                "stock-low",
+                clear_on=("restocked",),
+                title="Stock low · 库存偏低",
+            ),
+            EventRule(
+                "stock-out",
+                "major",
+                "stock-out",
+                clear_on=("restocked",),
+                title="Out of stock · 缺货",
+            ),
+            EventRule(
+                "item-expired",
+                "major",
+                "item-expired",
+                clear_on=("restocked",),
+                title="Expired medicine · 药品过期",
+            ),
+            EventRule("door-forced", "critical", "door-forced", title="Door forced · 柜门被撬"),
+        ),
+        stats=(
+            StatSpec(
+                "dispensed", "Medicines dispensed", "药品取用", event_type="medicine-dispensed"
+            ),
+        ),
     )
 )

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import DeadlineRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, Token, WireModel
 
 KIND = "property-app"
@@ -93,5 +94,23 @@ SPEC = register_kind(
         telemetry=PropertyAppTelemetry,
         commands={"assign": Assign, "resolve": Resolve, "escalate": Escalate},
         personal_events=frozenset({"request-created"}),
+        alarms=(
+            DeadlineRule(
+                "request-overdue",
+                "major",
+                "request-created",
+                end=("request-resolved",),
+                key="request_id",
+                due_field="due",
+                title="Request past its deadline · 工单超时",
+            ),
+        ),
+        stats=(
+            StatSpec("requests", "Requests filed", "报事报修", event_type="request-created"),
+            StatSpec("resolved", "Requests resolved", "已解决", event_type="request-resolved"),
+            StatSpec(
+                "open-requests", "Open requests", "待处理工单", telemetry_field="open_requests"
+            ),
+        ),
     )
 )

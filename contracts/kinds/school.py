@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import TelemetryRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 
 KIND = "school"
@@ -80,6 +81,20 @@ SPEC = register_kind(
         commands={"open-gate": OpenGate, "lock-down": LockDown, "release": Release},
         personal_events=frozenset(
             {"student-arrived", "student-departed", "picked-up", "visitor-registered"}
+        ),
+        alarms=(
+            TelemetryRule(
+                "school-lockdown",
+                "major",
+                "gate",
+                "==",
+                "locked",
+                title="School gate locked down · 校门封闭",
+            ),
+        ),
+        stats=(
+            StatSpec("arrivals", "Pupils arrived", "到校", event_type="student-arrived"),
+            StatSpec("picked-up", "Pupils picked up", "接走", event_type="picked-up"),
         ),
     )
 )

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import EventRule, TelemetryRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import WireModel
 
 KIND = "service-centre"
@@ -108,5 +109,33 @@ SPEC = register_kind(
             "close-counter": CloseCounter,
             "reboot-kiosk": RebootKiosk,
         },
+        alarms=(
+            EventRule(
+                "kiosk-fault",
+                "minor",
+                "kiosk-fault",
+                clear_on=("kiosk-recovered",),
+                title="Kiosk fault · 自助机故障",
+            ),
+            TelemetryRule(
+                "long-queue",
+                "warning",
+                "queue_length",
+                ">=",
+                20,
+                for_s=600,
+                title="Long queue · 排队过长",
+            ),
+        ),
+        stats=(
+            StatSpec("served", "Tickets served", "已办理", event_type="ticket-served"),
+            StatSpec(
+                "self-service",
+                "Self-service transactions",
+                "自助办理",
+                event_type="self-service-transaction",
+            ),
+            StatSpec("queue", "People queuing", "排队人数", telemetry_field="queue_length"),
+        ),
     )
 )

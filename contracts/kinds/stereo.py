@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from contracts.catalogue import KindSpec, register_kind
+from contracts.alarms import EventRule
+from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 
 KIND = "stereo"
@@ -99,5 +100,15 @@ SPEC = register_kind(
         telemetry=StereoTelemetry,
         commands={"set-volume": SetVolume, "stop": Stop, "set-quiet-hours": SetQuietHours},
         personal_events=frozenset({"device-paired", "device-unpaired"}),
+        alarms=(
+            EventRule(
+                "quiet-hours-violation",
+                "minor",
+                "quiet-hours-violation",
+                clear_after_s=1800,
+                title="Music in quiet hours · 安静时段播放",
+            ),
+        ),
+        stats=(StatSpec("tracks", "Tracks played", "播放曲目", event_type="track-started"),),
     )
 )
