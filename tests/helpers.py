@@ -160,13 +160,22 @@ class DeviceClient:
         self.client.loop_start()
         wait_until(self.client.is_connected, timeout=10)
 
-    def envelope(self, type_: str = "entry-granted", data: dict[str, Any] | None = None,
-                 channel: Channel = Channel.EVENTS, ts: datetime | None = None) -> Envelope:  # fmt: skip
+    def envelope(
+        self,
+        type_: str = "entry-granted",
+        data: dict[str, Any] | None = None,
+        channel: Channel = Channel.EVENTS,
+        ts: datetime | None = None,
+    ) -> Envelope:
         env = Envelope(
-            event_id=new_id(), device_id=self.device_id, kind=self.kind, type=type_, seq=self.seq,
+            event_id=new_id(),
+            device_id=self.device_id,
+            kind=self.kind,
+            type=type_,
+            seq=self.seq,
             ts=ts or datetime.now(UTC),
             data=data if data is not None else {"method": "card", "duration_ms": 1500},
-        )  # fmt: skip
+        )
         self.seq += 1
         return env
 
@@ -215,16 +224,39 @@ class PostgresServer:
             os.chown(self.datadir, pg.pw_uid, pg.pw_gid)
             os.chmod(self.datadir.parent, 0o755)
         subprocess.run(
-            self._as_owner([str(bindir / "initdb"), "-D", str(self.datadir), "-A", "trust",
-                            "-U", "postgres", "--no-sync"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+            self._as_owner(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.datadir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
         subprocess.run(
-            self._as_owner([str(bindir / "pg_ctl"), "-D", str(self.datadir), "-o", opts,
-                            "-l", str(self.datadir / "server.log"), "-w", "start"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+            self._as_owner(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(self.datadir),
+                    "-o",
+                    opts,
+                    "-l",
+                    str(self.datadir / "server.log"),
+                    "-w",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
         wait_for_port(self.port)
         return self
 
@@ -234,14 +266,16 @@ class PostgresServer:
     def create_database(self, name: str) -> str:
         import psycopg
 
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres",
-                             autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def stop(self) -> None:
         subprocess.run(
-            self._as_owner([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast",
-                            "-w", "stop"]),
+            self._as_owner(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]
+            ),
             capture_output=True,
-        )  # fmt: skip
+        )

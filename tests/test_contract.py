@@ -25,9 +25,17 @@ def test_topic_round_trip() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["lijia/gate/gate-north", "lijia/gate/+/events", "lijia/gate/#/events", "other/gate/g/events",
-     "lijia/Gate/g/events", "lijia/gate/g/diary", "lijia/gate/g-/events", "lijia/gate/g/events/x"],
-)  # fmt: skip
+    [
+        "lijia/gate/gate-north",
+        "lijia/gate/+/events",
+        "lijia/gate/#/events",
+        "other/gate/g/events",
+        "lijia/Gate/g/events",
+        "lijia/gate/g/diary",
+        "lijia/gate/g-/events",
+        "lijia/gate/g/events/x",
+    ],
+)
 def test_bad_topics_are_refused(bad: str) -> None:
     with pytest.raises(TopicError):
         Topic.parse(bad)

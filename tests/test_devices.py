@@ -90,10 +90,23 @@ def gates(
 ) -> Iterator[subprocess.Popen[bytes]]:
     log = (tmp_path / "devices.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
-         "--credentials-dir", str(creds_dir), "--speed", "60"],
-        cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "devices",
+            "run",
+            "--port",
+            str(broker.port),
+            "--credentials-dir",
+            str(creds_dir),
+            "--speed",
+            "60",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -142,8 +155,16 @@ def test_gates_online_publish_and_obey_commands(
     first = backend.post("/devices/gate-east/commands", body)
     again = backend.post("/devices/gate-east/commands", body)
     assert first.status_code == 202 and again.status_code == 200
-    assert len([c for c in backend.get("/commands", device_id="gate-east")
-                if c["command_id"] == "drill-0001"]) == 1  # fmt: skip
+    assert (
+        len(
+            [
+                c
+                for c in backend.get("/commands", device_id="gate-east")
+                if c["command_id"] == "drill-0001"
+            ]
+        )
+        == 1
+    )
 
 
 @pytest.mark.integration
@@ -153,8 +174,9 @@ def test_last_will_clean_shutdown_and_offline_command_times_out(
     wait_until(lambda: all(v[0] == "online" for v in availability(backend).values()))
     gates.send_signal(signal.SIGTERM)  # clean shutdown: each gate says goodbye
     gates.wait(30)
-    wait_until(lambda: all(v == ("offline", "clean-shutdown")
-                           for v in availability(backend).values()))  # fmt: skip
+    wait_until(
+        lambda: all(v == ("offline", "clean-shutdown") for v in availability(backend).values())
+    )
     assert command(backend, "gate-south", "open-once")["status"] == "timed-out"
 
 
@@ -165,5 +187,4 @@ def test_sigkilled_fleet_triggers_last_will(
     wait_until(lambda: all(v[0] == "online" for v in availability(backend).values()))
     gates.kill()  # abrupt: no goodbye, the broker publishes each Last Will
     gates.wait()
-    wait_until(lambda: all(v == ("offline", "last-will")
-                           for v in availability(backend).values()))  # fmt: skip
+    wait_until(lambda: all(v == ("offline", "last-will") for v in availability(backend).values()))

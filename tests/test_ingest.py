@@ -21,25 +21,58 @@ from tests.helpers import BackendProcess, DeviceClient, wait_until
 pytestmark = pytest.mark.integration
 
 
-def mosquitto_pub(port: int, user: str, password: str, topic: str, payload: str,
-                  *extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def mosquitto_pub(
+    port: int, user: str, password: str, topic: str, payload: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("mosquitto_pub")
     assert exe, "mosquitto_pub missing: run scripts/test.sh"
     return subprocess.run(
-        [exe, "-h", "127.0.0.1", "-p", str(port), "-u", user, "-P", password, "-q", "1",
-         "-V", "mqttv5", "-t", topic, "-m", payload, *extra],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
+        [
+            exe,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-u",
+            user,
+            "-P",
+            password,
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+            "-t",
+            topic,
+            "-m",
+            payload,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
 
 
 def documented_payload(event_id: str, device_id: str = "gate-north", seq: int = 1) -> str:
     """The example a newcomer copies from docs/protocol.md."""
-    return json.dumps({
-        "version": 1, "event_id": event_id, "device_id": device_id, "kind": "gate",
-        "type": "entry-granted", "seq": seq, "ts": datetime.now(UTC).isoformat(),
-        "data": {"method": "face", "direction": "in", "resident": "r-0123456789abcdef",
-                 "score": 0.94, "duration_ms": 2400},
-    })  # fmt: skip
+    return json.dumps(
+        {
+            "version": 1,
+            "event_id": event_id,
+            "device_id": device_id,
+            "kind": "gate",
+            "type": "entry-granted",
+            "seq": seq,
+            "ts": datetime.now(UTC).isoformat(),
+            "data": {
+                "method": "face",
+                "direction": "in",
+                "resident": "r-0123456789abcdef",
+                "score": 0.94,
+                "duration_ms": 2400,
+            },
+        }
+    )
 
 
 def test_event_published_by_hand_is_stored_once(
@@ -47,8 +80,13 @@ def test_event_published_by_hand_is_stored_once(
 ) -> None:
     payload = documented_payload("by-hand-0001")
     for _ in range(2):  # the same event twice: stored once
-        res = mosquitto_pub(broker.port, "gate-north", creds.devices["gate-north"],
-                            "lijia/gate/gate-north/events", payload)  # fmt: skip
+        res = mosquitto_pub(
+            broker.port,
+            "gate-north",
+            creds.devices["gate-north"],
+            "lijia/gate/gate-north/events",
+            payload,
+        )
         assert res.returncode == 0, res.stderr
     stored = wait_until(lambda: backend.get("/events", device_id="gate-north")["data"])
     wait_until(lambda: backend.health()["duplicates"] >= 1)
@@ -88,9 +126,13 @@ def test_gate_cannot_publish_on_another_gates_topic(
     broker: BrokerProcess, backend: BackendProcess, creds: Credentials
 ) -> None:
     # gate-south, with its own valid credentials, tries to speak as gate-north.
-    res = mosquitto_pub(broker.port, "gate-south", creds.devices["gate-south"],
-                        "lijia/gate/gate-north/events",
-                        documented_payload("impostor-1", device_id="gate-north"))  # fmt: skip
+    res = mosquitto_pub(
+        broker.port,
+        "gate-south",
+        creds.devices["gate-south"],
+        "lijia/gate/gate-north/events",
+        documented_payload("impostor-1", device_id="gate-north"),
+    )
     # MQTT 5 tells the publisher it was refused (3.1.1 would ack and drop silently).
     assert "not authorized" in (res.stdout + res.stderr).lower()
     # A marker on its own topic proves ingest is running and saw everything before it.
@@ -104,9 +146,13 @@ def test_gate_cannot_publish_on_another_gates_topic(
 def test_payload_naming_another_device_is_dead_lettered(
     broker: BrokerProcess, backend: BackendProcess, creds: Credentials
 ) -> None:
-    res = mosquitto_pub(broker.port, "gate-south", creds.devices["gate-south"],
-                        "lijia/gate/gate-south/events",
-                        documented_payload("claims-north", device_id="gate-north"))  # fmt: skip
+    res = mosquitto_pub(
+        broker.port,
+        "gate-south",
+        creds.devices["gate-south"],
+        "lijia/gate/gate-south/events",
+        documented_payload("claims-north", device_id="gate-north"),
+    )
     assert res.returncode == 0
     dead = wait_until(lambda: backend.get("/dead-letters"))
     assert dead[0]["reason"].startswith("device-mismatch")
@@ -131,8 +177,11 @@ def test_malformed_payloads_are_dead_lettered_and_ingest_goes_on(
     wait_until(lambda: good_after.event_id in backend.event_ids())
     reasons = [d["reason"] for d in backend.get("/dead-letters")]
     assert {r.split(":")[0] for r in reasons} == {
-        "malformed-json", "not-utf8", "invalid-data", "invalid-envelope",
-    }  # fmt: skip
+        "malformed-json",
+        "not-utf8",
+        "invalid-data",
+        "invalid-envelope",
+    }
     # Reasons name fields, never submitted values (they may be personal data).
     assert not any("Zhang" in r or "telepathy" in r for r in reasons)
     ids = backend.event_ids()
@@ -141,8 +190,9 @@ def test_malformed_payloads_are_dead_lettered_and_ingest_goes_on(
 
 
 def test_unknown_device_is_refused_by_the_broker(broker: BrokerProcess) -> None:
-    res = mosquitto_pub(broker.port, "gate-nowhere", "guess",
-                        "lijia/gate/gate-nowhere/events", "{}")  # fmt: skip
+    res = mosquitto_pub(
+        broker.port, "gate-nowhere", "guess", "lijia/gate/gate-nowhere/events", "{}"
+    )
     assert res.returncode != 0
 
 

@@ -75,48 +75,111 @@ SCHOOL_T = {"present": 1, "arrived_today": 1, "departed_today": 0}
 STEREO_T = {"paired_count": 0, "quiet_hours": {"start": "22:00", "end": "07:00"}}
 
 SCRIPTS = [
-    Script("gate", "gate-north", "tailgating",
-           [ev(0, "entry-granted", method="card", duration_ms=2000),
+    Script(
+        "gate",
+        "gate-north",
+        "tailgating",
+        [
+            ev(0, "entry-granted", method="card", duration_ms=2000),
             ev(1, "entry-granted", method="face", resident=R1, score=0.95, duration_ms=2500),
             ev(2, "entry-granted", method="qr", duration_ms=4500),
-            ev(10, "tailgating", extra_people=1)],
-           [tele(700, **GATE_T)],
-           {"people_in": 3}, {"entries": 3, "entries-within-3s": 2}),
-    Script("medicine-cabinet", "cabinet-civic-centre", "cold-chain-high",
-           [ev(0, "medicine-dispensed", slot=1, sku="amoxicillin-250", quantity=1, resident=R1),
+            ev(10, "tailgating", extra_people=1),
+        ],
+        [tele(700, **GATE_T)],
+        {"people_in": 3},
+        {"entries": 3, "entries-within-3s": 2},
+    ),
+    Script(
+        "medicine-cabinet",
+        "cabinet-civic-centre",
+        "cold-chain-high",
+        [
+            ev(0, "medicine-dispensed", slot=1, sku="amoxicillin-250", quantity=1, resident=R1),
             ev(5, "medicine-dispensed", slot=2, sku="ibuprofen-200", quantity=2, resident=R2),
-            tele(10, temperature_c=9.5, **CAB_T), tele(400, temperature_c=10.0, **CAB_T)],
-           [tele(500, temperature_c=5.0, **CAB_T)],
-           {"temperature_c": 5.0}, {"dispensed": 2}),
-    Script("book-house", "book-house-lijia", "over-capacity",
-           [ev(0, "book-borrowed", book_id="bk-000123", resident=R1, due_date="2026-12-31"),
-            tele(10, occupancy=40, free_seats=0, **BOOK_T)],
-           [tele(60, occupancy=30, free_seats=10, **BOOK_T)],
-           {"occupancy": 30}, {"borrowed": 1, "readers": 30}),
-    Script("service-centre", "service-centre-lijia", "kiosk-fault",
-           [ev(0, "ticket-served", ticket="A001", counter=1, wait_s=120),
-            ev(5, "kiosk-fault", kiosk=1, reason="paper-jam")],
-           [ev(305, "kiosk-recovered", kiosk=1, down_s=300, by="technician"),
-            tele(310, queue_length=3, **SERVICE_T)],
-           {"queue_length": 3}, {"served": 1, "queue": 3}),
-    Script("school", "school-lijia-experimental", "school-lockdown",
-           [ev(0, "student-arrived", student=R1), tele(5, gate="locked", **SCHOOL_T)],
-           [tele(60, gate="open", **SCHOOL_T)],
-           {"gate": "open"}, {"arrivals": 1}),
-    Script("stereo", "stereo-lijia-garden-square", "quiet-hours-violation",
-           [ev(0, "track-started", genre="square-dance", duration_s=200, volume=60),
-            ev(5, "quiet-hours-violation", volume=60, limit=35,
-               quiet_hours={"start": "22:00", "end": "07:00"})],
-           [tele(1900, playing=False, volume=30, **STEREO_T)],
-           {"playing": False}, {"tracks": 1}),
-    Script("property-app", "property-app-lijia-garden", "request-overdue",
-           [ev(0, "request-created", request_id="req-0001", category="repair", resident=R1,
-               due=(T0 + timedelta(minutes=10)).isoformat()),
-            tele(700, open_requests=1, overdue_requests=1, avg_resolution_min=0)],
-           [ev(900, "request-resolved", request_id="req-0001", resolution_min=15, on_time=False),
-            tele(905, open_requests=0, overdue_requests=0, avg_resolution_min=15)],
-           {"open_requests": 0}, {"requests": 1, "open-requests": 0}),
-]  # fmt: skip
+            tele(10, temperature_c=9.5, **CAB_T),
+            tele(400, temperature_c=10.0, **CAB_T),
+        ],
+        [tele(500, temperature_c=5.0, **CAB_T)],
+        {"temperature_c": 5.0},
+        {"dispensed": 2},
+    ),
+    Script(
+        "book-house",
+        "book-house-lijia",
+        "over-capacity",
+        [
+            ev(0, "book-borrowed", book_id="bk-000123", resident=R1, due_date="2026-12-31"),
+            tele(10, occupancy=40, free_seats=0, **BOOK_T),
+        ],
+        [tele(60, occupancy=30, free_seats=10, **BOOK_T)],
+        {"occupancy": 30},
+        {"borrowed": 1, "readers": 30},
+    ),
+    Script(
+        "service-centre",
+        "service-centre-lijia",
+        "kiosk-fault",
+        [
+            ev(0, "ticket-served", ticket="A001", counter=1, wait_s=120),
+            ev(5, "kiosk-fault", kiosk=1, reason="paper-jam"),
+        ],
+        [
+            ev(305, "kiosk-recovered", kiosk=1, down_s=300, by="technician"),
+            tele(310, queue_length=3, **SERVICE_T),
+        ],
+        {"queue_length": 3},
+        {"served": 1, "queue": 3},
+    ),
+    Script(
+        "school",
+        "school-lijia-experimental",
+        "school-lockdown",
+        [ev(0, "student-arrived", student=R1), tele(5, gate="locked", **SCHOOL_T)],
+        [tele(60, gate="open", **SCHOOL_T)],
+        {"gate": "open"},
+        {"arrivals": 1},
+    ),
+    Script(
+        "stereo",
+        "stereo-lijia-garden-square",
+        "quiet-hours-violation",
+        [
+            ev(0, "track-started", genre="square-dance", duration_s=200, volume=60),
+            ev(
+                5,
+                "quiet-hours-violation",
+                volume=60,
+                limit=35,
+                quiet_hours={"start": "22:00", "end": "07:00"},
+            ),
+        ],
+        [tele(1900, playing=False, volume=30, **STEREO_T)],
+        {"playing": False},
+        {"tracks": 1},
+    ),
+    Script(
+        "property-app",
+        "property-app-lijia-garden",
+        "request-overdue",
+        [
+            ev(
+                0,
+                "request-created",
+                request_id="req-0001",
+                category="repair",
+                resident=R1,
+                due=(T0 + timedelta(minutes=10)).isoformat(),
+            ),
+            tele(700, open_requests=1, overdue_requests=1, avg_resolution_min=0),
+        ],
+        [
+            ev(900, "request-resolved", request_id="req-0001", resolution_min=15, on_time=False),
+            tele(905, open_requests=0, overdue_requests=0, avg_resolution_min=15),
+        ],
+        {"open_requests": 0},
+        {"requests": 1, "open-requests": 0},
+    ),
+]
 
 
 def alarms_for(backend: BackendProcess, device: str, rule: str) -> list[dict[str, Any]]:
@@ -140,14 +203,19 @@ def test_seven_kinds_twin_alarm_raised_and_cleared_and_stats(
         assert [a["status"] for a in raised] == ["active"], (script.kind, raised)
         play(dev, script.clearing)
         dev.close()
-        cleared = wait_until(lambda s=script: [a for a in alarms_for(backend, s.device, s.rule)
-                                               if a["status"] == "cleared"])  # fmt: skip
+        cleared = wait_until(
+            lambda s=script: [
+                a for a in alarms_for(backend, s.device, s.rule) if a["status"] == "cleared"
+            ]
+        )
         assert len(cleared) == 1 and cleared[0]["cleared_by"] == "system", script.kind
         twin = backend.get(f"/devices/{script.device}")["telemetry"]
         assert {k: twin.get(k) for k in script.twin} == script.twin, script.kind
     assert backend.health()["dead_lettered"] == 0, backend.get("/dead-letters")
-    figures = {(f["kind"], f["name"]): f["value"]
-               for f in backend.get("/stats", day=DAY.isoformat())["figures"]}  # fmt: skip
+    figures = {
+        (f["kind"], f["name"]): f["value"]
+        for f in backend.get("/stats", day=DAY.isoformat())["figures"]
+    }
     for script in SCRIPTS:
         for name, value in script.stats.items():
             assert figures[(script.kind, name)] == value, (script.kind, name)
@@ -173,9 +241,11 @@ def test_alarm_lifecycle_by_operator_and_no_flood(
     body = cleared.json()
     assert body["status"] == "cleared" and body["cleared_by"] == "zhao.min"
     assert [(n["action"], n["author"]) for n in body["notes"]] == [
-        ("raised", "system"), ("acknowledged", "li.wei"), ("comment", "li.wei"),
+        ("raised", "system"),
+        ("acknowledged", "li.wei"),
+        ("comment", "li.wei"),
         ("cleared", "zhao.min"),
-    ]  # fmt: skip
+    ]
     # Once cleared, a new occurrence opens a new alarm.
     dev.send(dev.envelope("tailgating", {"extra_people": 1}))
     dev.close()
@@ -225,8 +295,9 @@ def quick_backend(
     broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_OFFLINE_ALARM_AFTER_S": "1", "LIJIA_SILENT_AFTER_S": "2"}
-    proc = BackendProcess(broker.port, creds_dir, database_url, tmp_path / "quick",
-                          extra_env=env).start()  # fmt: skip
+    proc = BackendProcess(
+        broker.port, creds_dir, database_url, tmp_path / "quick", extra_env=env
+    ).start()
     yield proc
     proc.stop()
 
@@ -242,8 +313,9 @@ def test_availability_offline_alarm_and_silence(
     device = backend.get("/devices/gate-north")
     assert (device["availability"], device["availability_reason"]) == ("offline", "last-will")
     dev.publish_raw(state, json.dumps({"status": "online", "reason": "connected"}).encode(), True)
-    wait_until(lambda: alarms_for(backend, "gate-north", "device-offline")[0]["status"]
-               == "cleared")  # fmt: skip
+    wait_until(
+        lambda: alarms_for(backend, "gate-north", "device-offline")[0]["status"] == "cleared"
+    )
     dev.send(dev.envelope())
     dev.close()
     # Online but silent for longer than LIJIA_SILENT_AFTER_S: offline, reason "silent".
@@ -257,19 +329,29 @@ def test_retention_purges_personal_events_and_keeps_aggregates(database_url: str
     old, recent = datetime.now(UTC) - timedelta(days=40), datetime.now(UTC)
 
     def item(n: int, ts: datetime, type_: str, data: dict[str, Any]) -> Incoming:
-        body = {"version": 1, "event_id": f"ret-{n}", "device_id": "gate-north", "kind": "gate",
-                "type": type_, "seq": n, "ts": ts.isoformat(), "data": data}  # fmt: skip
+        body = {
+            "version": 1,
+            "event_id": f"ret-{n}",
+            "device_id": "gate-north",
+            "kind": "gate",
+            "type": type_,
+            "seq": n,
+            "ts": ts.isoformat(),
+            "data": data,
+        }
         return Incoming("lijia/gate/gate-north/events", json.dumps(body).encode(), recent)
 
     granted = {"method": "face", "resident": R1, "score": 0.9, "duration_ms": 2000}
-    batch = [item(1, old, "entry-granted", granted), item(2, old, "tailgating", {}),
-             item(3, recent, "entry-granted", granted)]  # fmt: skip
+    batch = [
+        item(1, old, "entry-granted", granted),
+        item(2, old, "tailgating", {}),
+        item(3, recent, "entry-granted", granted),
+    ]
     write_batch(engine, Registry(engine), batch)
     assert purge_personal(engine, retention_days=30) == 1
     with engine.connect() as conn:
         left = {r.event_id for r in conn.execute(table(Event).select())}
-        kept = sum(r.count for r in conn.execute(table(StatHourly).select())
-                   if r.stat == "entries")  # fmt: skip
+        kept = sum(r.count for r in conn.execute(table(StatHourly).select()) if r.stat == "entries")
     assert left == {"ret-2", "ret-3"}  # the old personal event is gone, the rest stays
     assert kept == 2  # the hourly aggregate still counts both entries
     engine.dispose()

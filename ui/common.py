@@ -82,6 +82,14 @@ def device_state(device: dict[str, Any]) -> str:
     return availability if availability in ("offline", "unknown") else "ok"
 
 
+def bilingual(text: str) -> str:
+    """Pick from "English · 中文" texts such as the contract's alarm titles."""
+    if " · " not in text:
+        return text
+    en, zh = text.split(" · ", 1)
+    return pick(en, zh)
+
+
 def availability_text(availability: str) -> str:
     icon = AVAILABILITY_ICON.get(availability, "⚪")
     key = f"availability.{availability}"

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from ui.api import ApiError, get, post
-from ui.common import parse_ts, severity_text
+from ui.common import bilingual, parse_ts, severity_text
 from ui.i18n import t
 
 INGEST_WAIT_S = 10.0
@@ -113,12 +113,17 @@ def follow(accepted: dict[str, Any], device_id: str, names: dict[str, str]) -> N
         if alarm["occurrences"] > 1:
             text = t(
                 "inject.alarm_counted",
-                title=alarm["title"],
+                title=bilingual(alarm["title"]),
                 severity=severity,
                 n=alarm["occurrences"],
             )
         else:
-            text = t("inject.alarm_raised", title=alarm["title"], severity=severity, device=device)
+            text = t(
+                "inject.alarm_raised",
+                title=bilingual(alarm["title"]),
+                severity=severity,
+                device=device,
+            )
         st.warning(f"#{alarm['id']} · {text}", icon="🚨")
     if not alarms:
         st.info(t("inject.no_alarm"))

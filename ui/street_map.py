@@ -11,7 +11,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from ui.common import device_name, device_state, kind_label
+from ui.common import device_name, device_state, kind_label, kinds
 from ui.i18n import lang, pick, t
 
 CANVAS = 1000
@@ -98,10 +98,10 @@ def _background() -> list[alt.Chart]:
         .encode(x="x:Q", y="y:Q", x2="x2:Q", y2="y2:Q", tooltip=alt.value(None))
     )
     labels = [
-        alt.Chart(areas[areas["align"] == align])
-        .mark_text(align=align, fontSize=12, fontWeight="bold", color="#7a6a4f")
-        .encode(x="lx:Q", y="ly:Q", text="label:N", baseline="baseline:N")
-        for align in ("left", "right")
+        alt.Chart(group)
+        .mark_text(align=align, baseline=baseline, fontSize=12, fontWeight="bold", color="#7a6a4f")
+        .encode(x="lx:Q", y="ly:Q", text="label:N")
+        for (align, baseline), group in areas.groupby(["align", "baseline"])
     ]
     avenue = (
         alt.Chart(pd.DataFrame([{"x": 480, "y": 360, "label": pick(*AVENUE)}]))
@@ -130,14 +130,23 @@ def devices_frame(devices: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def street_map(devices: list[dict[str, Any]], size: int = 620) -> alt.LayerChart:
+def _kind_shapes() -> tuple[list[str], list[str]]:
+    """Each kind keeps its shape whatever the language: shapes follow the catalogue's order."""
+    labels = [kind_label(k) for k in kinds()]
+    return labels, [KIND_SHAPES[i % len(KIND_SHAPES)] for i in range(len(labels))]
+
+
+def street_map(devices: list[dict[str, Any]], height: int = 600) -> alt.LayerChart:
     """The street with every device, coloured by state and shaped by kind."""
     frame = devices_frame(devices)
     states = ["ok", "alarm", "offline", "unknown"]
     state_scale = alt.Scale(
         domain=[t(f"state.{s}") for s in states], range=[STATE_COLOURS[s] for s in states]
     )
-    kinds = sorted(frame["kind"].unique())
+    shown = set(frame["kind"])
+    kind_domain, kind_range = _kind_shapes()
+    kind_range = [r for k, r in zip(kind_domain, kind_range, strict=True) if k in shown]
+    kind_domain = [k for k in kind_domain if k in shown]
     tooltip = [
         alt.Tooltip("name:N", title=t("map.name")),
         alt.Tooltip("other_name:N", title=t("map.other_name")),
@@ -160,13 +169,19 @@ def street_map(devices: list[dict[str, Any]], size: int = 620) -> alt.LayerChart
             color=alt.Color(
                 "state:N",
                 scale=state_scale,
-                legend=alt.Legend(title=t("map.state"), orient="bottom", direction="horizontal"),
+                legend=alt.Legend(title=t("map.state"), orient="bottom", direction="vertical"),
             ),
             shape=alt.Shape(
                 "kind:N",
-                scale=alt.Scale(domain=kinds, range=KIND_SHAPES[: len(kinds)] or ["circle"]),
+                scale=alt.Scale(domain=kind_domain, range=kind_range or ["circle"]),
                 legend=alt.Legend(
-                    title=t("map.kind"), orient="bottom", direction="horizontal", columns=4
+                    title=t("map.kind"),
+                    orient="bottom",
+                    direction="horizontal",
+                    columns=2,
+                    labelLimit=240,
+                    symbolFillColor="#6b6b6b",
+                    symbolStrokeColor="#6b6b6b",
                 ),
             ),
             tooltip=tooltip,
@@ -174,7 +189,7 @@ def street_map(devices: list[dict[str, Any]], size: int = 620) -> alt.LayerChart
     )
     chart: alt.LayerChart = (
         alt.layer(*_background(), halo, marks)
-        .properties(width=size, height=size, background="#f7f5f0")
+        .properties(width="container", height=height, background="#f7f5f0")
         .configure_view(stroke=None)
         .configure_legend(labelFontSize=12, titleFontSize=12, symbolSize=120)
     )

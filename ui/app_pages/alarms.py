@@ -11,6 +11,7 @@ from ui.api import ApiError, get, post
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
+    bilingual,
     details,
     device_name,
     fmt_clock,
@@ -69,7 +70,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
     alarm_id = alarm["id"]
     with st.container(border=True):
         top, right = st.columns([4, 1])
-        top.markdown(f"{severity_text(alarm['severity'])} · **{alarm['title']}**")
+        top.markdown(f"{severity_text(alarm['severity'])} · **{bilingual(alarm['title'])}**")
         right.markdown(
             f"<div style='text-align:right'>{status_text(alarm['status'])}</div>",
             unsafe_allow_html=True,
@@ -167,7 +168,7 @@ def history_tab(names: dict[str, str]) -> None:
                     t("col.raised"): fmt_time(a["raised_at"]),
                     t("col.device"): names.get(a["device_id"], a["device_id"]),
                     t("col.severity"): severity_text(a["severity"]),
-                    t("col.alarm"): a["title"],
+                    t("col.alarm"): bilingual(a["title"]),
                     t("col.status"): status_text(a["status"]),
                     t("col.acknowledged"): who_when(a["acknowledged_by"], a["acknowledged_at"]),
                     t("col.cleared"): who_when(a["cleared_by"], a["cleared_at"]),
@@ -185,7 +186,7 @@ def history_tab(names: dict[str, str]) -> None:
         t("alarms.notes_of"),
         list(by_id),
         format_func=lambda i: (
-            f"#{i} · {by_id[i]['title']} · "
+            f"#{i} · {bilingual(by_id[i]['title'])} · "
             f"{names.get(by_id[i]['device_id'], by_id[i]['device_id'])}"
         ),
         key="alarms.notes_of",

@@ -13,6 +13,7 @@ from ui.charts import telemetry_chart
 from ui.commands import command_progress
 from ui.common import (
     availability_text,
+    bilingual,
     details,
     device_name,
     fmt_time,
@@ -85,14 +86,13 @@ def table(devices: list[dict[str, Any]]) -> None:
 
 
 def twin(device: dict[str, Any]) -> None:
-    c1, c2, c3 = st.columns(3)
-    c1.metric(
-        t("col.availability"),
-        availability_text(device["availability"]),
-        help=device["availability_reason"],
+    why = f" ({device['availability_reason']})" if device["availability_reason"] else ""
+    seq = device["last_seq"] if device["last_seq"] is not None else "–"
+    st.markdown(
+        f"{availability_text(device['availability'])}{why} · "
+        f"{t('col.last_seen')}: **{fmt_time(device['last_seen']) or '–'}** · "
+        f"{t('devices.last_seq')}: **{seq}**"
     )
-    c2.metric(t("col.last_seen"), fmt_time(device["last_seen"]) or "–")
-    c3.metric(t("devices.last_seq"), device["last_seq"] if device["last_seq"] is not None else "–")
     state = device.get("telemetry") or {}
     if not state:
         st.info(t("devices.no_telemetry"))
@@ -170,7 +170,7 @@ def device_alarms(device: dict[str, Any]) -> None:
     for alarm in alarms:
         raised = t("alarms.raised_at", time=fmt_time(alarm["raised_at"]))
         st.markdown(
-            f"{severity_text(alarm['severity'])} · **{alarm['title']}** · "
+            f"{severity_text(alarm['severity'])} · **{bilingual(alarm['title'])}** · "
             f"{status_text(alarm['status'])} · {raised}"
         )
     st.page_link("app_pages/alarms.py", label=t("devices.to_alarms"), icon="🚨")
@@ -222,7 +222,6 @@ def commands(device: dict[str, Any]) -> None:
 
 
 def detail(devices: list[dict[str, Any]]) -> None:
-    st.subheader(t("devices.detail"))
     by_id = {d["device_id"]: d for d in devices}
     device_id = st.selectbox(
         t("devices.select"),
@@ -233,7 +232,7 @@ def detail(devices: list[dict[str, Any]]) -> None:
     if device_id is None:
         return
     device = get(f"/devices/{device_id}")
-    st.markdown(f"#### {device_name(device)}")
+    st.subheader(device_name(device))
     st.caption(f"{kind_label(device['kind'])} · `{device_id}`")
     tab_names = ["tab_state", "tab_telemetry", "tab_events", "tab_alarms", "tab_commands"]
     tabs = st.tabs([t(f"devices.{n}") for n in tab_names], key="devices.tab")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from ui.api import ApiError, get
@@ -11,6 +12,7 @@ from ui.charts import activity_chart, hourly_frame
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
+    bilingual,
     device_name,
     fmt_clock,
     fmt_number,
@@ -107,11 +109,28 @@ def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
             device = names.get(alarm["device_id"], alarm["device_id"])
             ack = " ✔️" if alarm["status"] == "acknowledged" else ""
             st.markdown(
-                f"{icon} **{alarm['title']}**{ack}  \n"
+                f"{icon} **{bilingual(alarm['title'])}**{ack}  \n"
                 f":gray[{device} · {fmt_clock(alarm['last_at'])}]"
             )
         if len(alarms) > MAX_ALARMS_LISTED:
             st.caption(t("overview.more_alarms", n=len(alarms) - MAX_ALARMS_LISTED))
+
+
+def by_kind(devices: list[dict[str, Any]]) -> None:
+    st.subheader(t("overview.by_kind"))
+    rows = []
+    for kind in sorted({d["kind"] for d in devices}, key=kind_label):
+        mine = [d for d in devices if d["kind"] == kind]
+        online = sum(d["availability"] == "online" for d in mine)
+        alarms = sum(d.get("open_alarms", 0) for d in mine)
+        rows.append(
+            {
+                t("col.kind"): kind_label(kind),
+                t("col.online"): f"{online} / {len(mine)}",
+                t("col.alarms"): f"🔴 {alarms}" if alarms else "–",
+            }
+        )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def activity(stats: dict[str, Any]) -> None:
@@ -143,10 +162,11 @@ def live() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader(t("overview.map"))
-        st.altair_chart(street_map(devices), width="content")
+        st.altair_chart(street_map(devices), width="stretch")
         st.caption(t("overview.map_help"))
     with right:
         open_alarms(alarms, {d["device_id"]: device_name(d) for d in devices})
+        by_kind(devices)
     activity(stats)
     st.caption(t("updated", time=now_local().strftime("%H:%M:%S"), every=REFRESH_S))
 

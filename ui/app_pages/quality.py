@@ -27,14 +27,13 @@ def status(health: dict[str, Any], quality: dict[str, Any]) -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.metric(
         t("quality.broker"),
-        f"🟢 {t('quality.connected')}"
-        if quality["broker_connected"]
-        else f"🔴 {t('quality.disconnected')}",
+        f"🟢 {t('quality.up')}" if quality["broker_connected"] else f"🔴 {t('quality.down')}",
+        help=t("quality.broker_help"),
         border=True,
     )
     c2.metric(
         t("quality.database"),
-        f"🟢 {t('quality.ok')}" if quality["database_ok"] else f"🔴 {t('quality.failing')}",
+        f"🟢 {t('quality.up')}" if quality["database_ok"] else f"🔴 {t('quality.down')}",
         border=True,
     )
     c3.metric(t("quality.lag"), f"{quality['ingest_lag_s']:.2f} s", border=True)
