@@ -199,14 +199,13 @@ def test_seven_kinds_twin_alarm_raised_and_cleared_and_stats(
     for script in SCRIPTS:
         dev = DeviceClient(broker.port, script.device, creds.devices[script.device], script.kind)
         play(dev, script.raising)
-        raised = wait_until(lambda s=script: alarms_for(backend, s.device, s.rule))
+        device, rule = script.device, script.rule
+        raised = wait_until(lambda: alarms_for(backend, device, rule))
         assert [a["status"] for a in raised] == ["active"], (script.kind, raised)
         play(dev, script.clearing)
         dev.close()
         cleared = wait_until(
-            lambda s=script: [
-                a for a in alarms_for(backend, s.device, s.rule) if a["status"] == "cleared"
-            ]
+            lambda: [a for a in alarms_for(backend, device, rule) if a["status"] == "cleared"]
         )
         assert len(cleared) == 1 and cleared[0]["cleared_by"] == "system", script.kind
         twin = backend.get(f"/devices/{script.device}")["telemetry"]
@@ -351,7 +350,8 @@ def test_retention_purges_personal_events_and_keeps_aggregates(database_url: str
     assert purge_personal(engine, retention_days=30) == 1
     with engine.connect() as conn:
         left = {r.event_id for r in conn.execute(table(Event).select())}
-        kept = sum(r.count for r in conn.execute(table(StatHourly).select()) if r.stat == "entries")
+        stats = conn.execute(table(StatHourly).select()).mappings().all()
+        kept = sum(int(r["count"]) for r in stats if r["stat"] == "entries")
     assert left == {"ret-2", "ret-3"}  # the old personal event is gone, the rest stays
     assert kept == 2  # the hourly aggregate still counts both entries
     engine.dispose()
