@@ -192,24 +192,30 @@ def play(dev: DeviceClient, steps: list[Step]) -> None:
         dev.send(env, step.channel)
 
 
+def run_script(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials, script: Script
+) -> None:
+    device, rule = script.device, script.rule
+    dev = DeviceClient(broker.port, device, creds.devices[device], script.kind)
+    play(dev, script.raising)
+    raised = wait_until(lambda: alarms_for(backend, device, rule))
+    assert [a["status"] for a in raised] == ["active"], (script.kind, raised)
+    play(dev, script.clearing)
+    dev.close()
+    cleared = wait_until(
+        lambda: [a for a in alarms_for(backend, device, rule) if a["status"] == "cleared"]
+    )
+    assert len(cleared) == 1 and cleared[0]["cleared_by"] == "system", script.kind
+    twin = backend.get(f"/devices/{device}")["telemetry"]
+    assert {k: twin.get(k) for k in script.twin} == script.twin, script.kind
+
+
 def test_seven_kinds_twin_alarm_raised_and_cleared_and_stats(
     broker: BrokerProcess, backend: BackendProcess, creds: Credentials
 ) -> None:
     assert {s.kind for s in SCRIPTS} == {d.kind for d in load_fleet().devices}
     for script in SCRIPTS:
-        dev = DeviceClient(broker.port, script.device, creds.devices[script.device], script.kind)
-        play(dev, script.raising)
-        device, rule = script.device, script.rule
-        raised = wait_until(lambda: alarms_for(backend, device, rule))
-        assert [a["status"] for a in raised] == ["active"], (script.kind, raised)
-        play(dev, script.clearing)
-        dev.close()
-        cleared = wait_until(
-            lambda: [a for a in alarms_for(backend, device, rule) if a["status"] == "cleared"]
-        )
-        assert len(cleared) == 1 and cleared[0]["cleared_by"] == "system", script.kind
-        twin = backend.get(f"/devices/{script.device}")["telemetry"]
-        assert {k: twin.get(k) for k in script.twin} == script.twin, script.kind
+        run_script(broker, backend, creds, script)
     assert backend.health()["dead_lettered"] == 0, backend.get("/dead-letters")
     figures = {
         (f["kind"], f["name"]): f["value"]
