@@ -41,6 +41,32 @@ class Fleet(BaseModel):
     def by_id(self) -> dict[str, DeviceSpec]:
         return {d.id: d for d in self.devices}
 
+    def scaled(self, count: int) -> Fleet:
+        """A street of `count` devices: the fleet's devices first, then copies of them in turn
+        (`<id>-c<n>`, nudged on the map), so the mix of kinds and rates stays the same."""
+        if count <= len(self.devices):
+            return self.model_copy(update={"devices": self.devices[:count]})
+        devices = list(self.devices)
+        n = 0
+        while len(devices) < count:
+            base = self.devices[n % len(self.devices)]
+            copy_no = n // len(self.devices) + 1
+            pos = Position(
+                x=(base.position.x + 7 * copy_no) % 1000, y=(base.position.y + 5 * copy_no) % 1000
+            )
+            devices.append(
+                base.model_copy(
+                    update={
+                        "id": f"{base.id}-c{copy_no}",
+                        "name_en": f"{base.name_en} #{copy_no + 1}",
+                        "name_zh": f"{base.name_zh} {copy_no + 1}号",
+                        "position": pos,
+                    }
+                )
+            )
+            n += 1
+        return self.model_copy(update={"devices": devices})
+
 
 def parse_fleet(data: Any) -> Fleet:
     fleet = Fleet.model_validate(data)

@@ -48,7 +48,11 @@ def activity_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
         "color": alt.Color(
             "figure:N",
             scale=alt.Scale(domain=figures, range=PALETTE[: len(figures)]),
-            legend=alt.Legend(title=None, orient="bottom", direction="vertical") if many else None,
+            legend=alt.Legend(
+                title=None, orient="top", direction="horizontal", columns=2, labelLimit=170
+            )
+            if many
+            else None,
         ),
         "tooltip": [
             alt.Tooltip("hour:O", title=t("col.hour")),
@@ -62,7 +66,7 @@ def activity_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
         alt.Chart(frame, title=alt.Title(title, fontSize=13, anchor="start"))
         .mark_bar(cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
         .encode(**encoding)
-        .properties(height=190)
+        .properties(height=160)
     )
     return chart
 

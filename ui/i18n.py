@@ -102,7 +102,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "overview.today": ("Today on the street · {day}", "今日街道 · {day}"),
     "overview.devices_online": ("Devices online", "在线设备"),
     "overview.open_alarms": ("Open alarms", "未处理告警"),
-    "overview.share_of": ("{share} of {of}", "占{of}的 {share}"),
+    "overview.share_of": ("{share}", "{share}"),
     "overview.map": ("Street map", "街道示意图"),
     "overview.map_help": (
         "Hover a device for its name. Red: open alarm · grey: offline · green: OK.",

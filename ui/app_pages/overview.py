@@ -51,51 +51,59 @@ def parent_figure(kind: str, name: str) -> str | None:
     return None
 
 
+def figure_cards(stats: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Figures grouped by kind, in the contract's order; a figure that narrows another carries
+    its share of it."""
+    figures = stats.get("figures", [])
+    values = {(f["kind"], f["name"]): f for f in figures}
+    cards: dict[str, list[dict[str, Any]]] = {}
+    for fig in figures:
+        item = {"label": pick(fig["label_en"], fig["label_zh"]), "value": fig["value"]}
+        parent = values.get((fig["kind"], parent_figure(fig["kind"], fig["name"]) or ""))
+        if parent is not None:
+            item["share"] = f"{fig['value'] / parent['value']:.0%}" if parent["value"] else "–"
+            item["of"] = pick(parent["label_en"], parent["label_zh"])
+        cards.setdefault(fig["kind"], []).append(item)
+    return list(cards.items())
+
+
 def headline(stats: dict[str, Any]) -> None:
     st.subheader(t("overview.today", day=stats["day"]))
     by_severity = stats.get("alarms_by_severity", {})
     severity_line = "  ".join(
         f"{SEVERITY_ICON[s]} {by_severity[s]}" for s in SEVERITIES if by_severity.get(s)
     )
-    tiles: list[dict[str, Any]] = [
-        {
-            "label": t("overview.devices_online"),
-            "value": f"{stats['devices_online']} / {stats['devices_total']}",
-        },
-        {
-            "label": t("overview.open_alarms"),
-            "value": fmt_number(stats["open_alarms"]),
-            "delta": severity_line or None,
-        },
-    ]
-    figures = stats.get("figures", [])
-    values = {(f["kind"], f["name"]): f for f in figures}
-    for fig in figures:
-        tile: dict[str, Any] = {
-            "label": pick(fig["label_en"], fig["label_zh"]),
-            "value": fmt_number(fig["value"]),
-            "help": kind_label(fig["kind"]),
-        }
-        parent = values.get((fig["kind"], parent_figure(fig["kind"], fig["name"]) or ""))
-        if parent is not None:
-            share = f"{fig['value'] / parent['value']:.0%}" if parent["value"] else "–"
-            tile["delta"] = t(
-                "overview.share_of", share=share, of=pick(parent["label_en"], parent["label_zh"])
-            )
-        tiles.append(tile)
+    cards = figure_cards(stats)
     per_row = 4
-    for start in range(0, len(tiles), per_row):
-        cols = st.columns(per_row)
-        for col, tile in zip(cols, tiles[start : start + per_row], strict=False):
-            col.metric(
-                tile["label"],
-                tile["value"],
-                delta=tile.get("delta"),
-                delta_color="off",
-                delta_arrow="off",
-                help=tile.get("help"),
-                border=True,
-            )
+    slots = [None, *cards]
+    for start in range(0, len(slots), per_row):
+        for col, card in zip(st.columns(per_row), slots[start : start + per_row], strict=False):
+            with col, st.container(border=True, height="stretch"):
+                if card is None:
+                    st.caption(t("app.title"))
+                    st.metric(
+                        t("overview.open_alarms"),
+                        fmt_number(stats["open_alarms"]),
+                        delta=severity_line or None,
+                        delta_color="off",
+                        delta_arrow="off",
+                    )
+                    st.markdown(
+                        f"{t('overview.devices_online')} "
+                        f"**{stats['devices_online']} / {stats['devices_total']}**"
+                    )
+                    continue
+                kind, items = card
+                st.caption(kind_label(kind))
+                first, rest = items[0], items[1:]
+                st.metric(first["label"], fmt_number(first["value"]))
+                for item in rest:
+                    share = (
+                        f" · :gray[{t('overview.share_of', share=item['share'], of=item['of'])}]"
+                        if "share" in item
+                        else ""
+                    )
+                    st.markdown(f"{item['label']} **{fmt_number(item['value'])}**{share}")
 
 
 def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
