@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from pathlib import Path
 from typing import Literal
@@ -35,6 +36,13 @@ class Settings(BaseSettings):
     # Set to share the ingest load between replicas ($share/<group>/...), MQTT 5 only.
     share_group: str | None = None
 
+    # Device clocks further than this from ours are refused ("clock-skew"); 0 turns the check
+    # off (accelerated simulations run device clocks ahead on purpose).
+    max_clock_skew_s: float = 24 * 3600.0
+    # Ingest is "degraded" in /health while its oldest uncommitted message is older than this.
+    degraded_lag_s: float = 10.0
+    mqtt_keepalive_s: int = 30
+
     ingest_batch_max: int = 1000
     ingest_batch_wait_s: float = 0.05
     ingest_queue_max: int = 20_000
@@ -54,11 +62,15 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
 
     def ingest_id(self) -> str:
+        """Fixed across restarts, and not guessable: a device that connected with the backend's
+        client id would kick it off and make the broker delete its queued session (FACTS.md).
+        The ACL cannot bind client ids to users, so the id carries a digest of the backend's
+        secret, which no device knows. One per host when replicas share the load."""
         if self.ingest_client_id:
             return self.ingest_client_id
-        if self.share_group:
-            return f"lijia-backend-ingest-{socket.gethostname()}"[:64]
-        return "lijia-backend-ingest"
+        secret = hashlib.sha256(f"ingest:{self.backend_password()}".encode()).hexdigest()[:16]
+        host = f"-{socket.gethostname()[:24]}" if self.share_group else ""
+        return f"lijia-ingest{host}-{secret}"
 
     def backend_password(self) -> str:
         if self.mqtt_password.get_secret_value():

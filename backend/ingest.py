@@ -24,6 +24,7 @@ from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 log = logging.getLogger(__name__)
 
 INGEST_CHANNELS = sorted(ENVELOPE_CHANNELS | {Channel.STATE})
+SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class IngestStats:
     reasons: dict[str, int] = field(default_factory=dict)
     last_commit_at: datetime | None = None
     db_ok: bool = True
+    broker_dropped: int = 0  # since the broker started, all clients (Mosquitto's $SYS)
 
 
 class Ingest:
@@ -53,7 +55,11 @@ class Ingest:
         self.settings = settings
         self.engine = engine
         self.alarms = alarms
-        self.registry = Registry(engine, reject_retained=settings.mqtt_protocol == "5")
+        self.registry = Registry(
+            engine,
+            reject_retained=settings.mqtt_protocol == "5",
+            max_clock_skew_s=settings.max_clock_skew_s or None,
+        )
         self.on_batch = on_batch
         self.queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.ingest_queue_max)
         self.stats = IngestStats()
@@ -64,6 +70,7 @@ class Ingest:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.message_callback_add(SYS_DROPPED, self._on_dropped)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -71,7 +78,7 @@ class Ingest:
         self.client.connect_async(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
-            keepalive=30,
+            keepalive=self.settings.mqtt_keepalive_s,
             **connect_kwargs(self.settings, persistent=True),
         )
         self.client.loop_start()
@@ -110,6 +117,9 @@ class Ingest:
                     subs.append((topic, SubscribeOptions(qos=1, retainHandling=1)))
                 else:
                     subs.append((topic, 1))
+            if self.settings.mqtt_protocol == "5":
+                # Mosquitto counts messages it dropped (full queues): loss must never be silent.
+                subs.append((SYS_DROPPED, SubscribeOptions(qos=0)))
             client.subscribe(subs)
             log.info("ingest connected; subscribed to %d channels", len(subs))
         except Exception:
@@ -118,6 +128,12 @@ class Ingest:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
         self.connected.clear()
         log.warning("ingest disconnected: %s", reason)
+
+    def _on_dropped(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.stats.broker_dropped = int(msg.payload.decode())
+        except (ValueError, UnicodeDecodeError):
+            log.warning("unreadable %s", SYS_DROPPED)
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:

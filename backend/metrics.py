@@ -28,6 +28,7 @@ class LijiaCollector(Collector):
             ("lijia_ingest_stored", s.stored, "events stored (new event ids)"),
             ("lijia_ingest_duplicates", s.duplicates, "redelivered events suppressed"),
             ("lijia_ingest_db_errors", s.db_errors, "failed batch commits (retried)"),
+            ("lijia_broker_dropped", s.broker_dropped, "messages the broker dropped (queues full)"),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         dead = CounterMetricFamily(

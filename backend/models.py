@@ -53,7 +53,7 @@ class Event(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_event_device_id_id", "device_id", "id"),
-        # Sequence-gap analysis orders each device's messages by seq.
+        # Sequence-gap analysis and replay checks look up each device's messages by seq.
         Index("ix_event_device_id_seq", "device_id", "seq"),
     )
 
@@ -64,6 +64,7 @@ class Event(SQLModel, table=True):
     channel: str
     type: str
     seq: int
+    boot: str | None = None
     ts: datetime = _ts(nullable=False)
     received_at: datetime = _ts(nullable=False)
     correlation_id: str | None = None

@@ -36,7 +36,7 @@ class Publisher:
         self.client.connect_async(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
-            keepalive=30,
+            keepalive=self.settings.mqtt_keepalive_s,
             **connect_kwargs(self.settings, persistent=False),
         )
         self.client.loop_start()

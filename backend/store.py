@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -110,8 +110,12 @@ def _count_stats(conn: Connection, rows: list[dict[str, Any]]) -> None:
 class Registry:
     """Provisioned devices (id -> kind), cached; unknown devices are refused, not created."""
 
-    def __init__(self, engine: Engine, reject_retained: bool = True) -> None:
+    def __init__(
+        self, engine: Engine, reject_retained: bool = True, max_clock_skew_s: float | None = None
+    ) -> None:
         self.engine = engine
+        # Accelerated simulations run device clocks ahead on purpose; they turn this off.
+        self.max_clock_skew_s = max_clock_skew_s
         # The embedded fallback broker (amqtt) marks queued messages as retained when it
         # delivers them after a reconnect, so the retained check only holds with Mosquitto.
         self.reject_retained = reject_retained
@@ -126,6 +130,11 @@ class Registry:
 
 def classify(item: Incoming, registry: Registry) -> DeviceMessage:
     msg = parse_message(item.topic, item.payload)
+    env = msg.envelope
+    if env is not None and registry.max_clock_skew_s is not None:
+        skew = (env.ts - item.received_at).total_seconds()
+        if abs(skew) > registry.max_clock_skew_s:
+            raise ContractError(f"clock-skew: device time is {skew:+.0f} s from ours")
     registered = registry.kinds.get(msg.topic.device_id)
     if registered is None:
         raise ContractError("unknown-device: not provisioned in the fleet")
@@ -134,6 +143,44 @@ def classify(item: Incoming, registry: Registry) -> DeviceMessage:
     if registry.reject_retained and item.retained and msg.envelope is not None:
         raise ContractError("retained-not-allowed: only the state channel is retained")
     return msg
+
+
+def _dead(
+    result: BatchResult, dead: list[dict[str, Any]], item: Incoming, exc: ContractError
+) -> None:
+    code = exc.reason.split(":", 1)[0]
+    result.reasons[code] = result.reasons.get(code, 0) + 1
+    dead.append(
+        {
+            "topic": item.topic[:200],
+            "reason": exc.reason,
+            "received_at": item.received_at,
+            "size": len(item.payload),
+            "sha256": digest(item.payload),
+        }
+    )
+
+
+def _replays(conn: Connection, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Device messages whose (device, boot, seq) was already used by another event id: a
+    replay, not a redelivery (a redelivery keeps its event id and is just a duplicate)."""
+    keyed = [e for e in events if e["boot"] and not e["injected"]]
+    if not keyed:
+        return []
+    ev: Any = table(Event).c
+    pairs = list({(e["device_id"], e["seq"]) for e in keyed})
+    seen: dict[tuple[str, str, int], str] = {}
+    for start in range(0, len(pairs), 500):
+        query = select(ev.device_id, ev.boot, ev.seq, ev.event_id).where(
+            tuple_(ev.device_id, ev.seq).in_(pairs[start : start + 500])
+        )
+        for row in conn.execute(query):
+            seen[(row.device_id, row.boot, row.seq)] = row.event_id
+    replays = []
+    for e in keyed:
+        if seen.setdefault((e["device_id"], e["boot"], e["seq"]), e["event_id"]) != e["event_id"]:
+            replays.append(e)
+    return replays
 
 
 def write_batch(
@@ -146,22 +193,13 @@ def write_batch(
     dead: list[dict[str, Any]] = []
     twins: dict[str, dict[str, Any]] = {}
     results: list[tuple[Envelope, CommandResult]] = []
+    origin: dict[str, Incoming] = {}
 
     for item in batch:
         try:
             msg = classify(item, registry)
         except ContractError as exc:
-            code = exc.reason.split(":", 1)[0]
-            result.reasons[code] = result.reasons.get(code, 0) + 1
-            dead.append(
-                {
-                    "topic": item.topic[:200],
-                    "reason": exc.reason,
-                    "received_at": item.received_at,
-                    "size": len(item.payload),
-                    "sha256": digest(item.payload),
-                }
-            )
+            _dead(result, dead, item, exc)
             continue
         twin = twins.setdefault(msg.topic.device_id, {})
         if msg.availability is not None:
@@ -171,6 +209,7 @@ def write_batch(
             continue
         env = msg.envelope
         assert env is not None
+        origin[env.event_id] = item
         events.append(
             {
                 "event_id": env.event_id,
@@ -179,6 +218,7 @@ def write_batch(
                 "channel": msg.topic.channel.value,
                 "type": env.type,
                 "seq": env.seq,
+                "boot": env.boot,
                 "ts": env.ts,
                 "received_at": item.received_at,
                 "correlation_id": env.correlation_id,
@@ -196,6 +236,10 @@ def write_batch(
             results.append((env, CommandResult.model_validate(env.data)))
 
     with engine.begin() as conn:
+        for row in _replays(conn, events):
+            events.remove(row)
+            replay = ContractError("replayed-seq: another message already had this boot and seq")
+            _dead(result, dead, origin[row["event_id"]], replay)
         new_ids = _insert_ignore(conn, events)
         fresh = [row for row in events if row["event_id"] in new_ids]
         result.stored = len(fresh)

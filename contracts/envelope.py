@@ -34,8 +34,10 @@ def utcnow() -> datetime:
 class Envelope(WireModel):
     """One message on the events, telemetry or command-results channel.
 
-    `seq` counts every envelope a device publishes (all three channels), so a gap reveals loss.
-    Injected events are made outside the device and carry seq 0; gap detection skips them.
+    `seq` counts every envelope a device publishes (all three channels) within one `boot` (a
+    random id the device picks each time it starts), so a gap reveals loss and a repeated
+    (boot, seq) with another event id reveals a replay. Injected events are made outside the
+    device, carry seq 0 and no boot; gap detection skips them.
     """
 
     version: Literal[1] = 1  # SCHEMA_VERSION
@@ -45,6 +47,7 @@ class Envelope(WireModel):
     kind: Identifier
     type: Identifier
     seq: int = Field(ge=0)
+    boot: Token | None = None
     ts: AwareDatetime
     correlation_id: Token | None = None
     injected: bool = False

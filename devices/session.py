@@ -69,6 +69,8 @@ class DeviceSession:
         self.broker = broker
         self.stats = stats
         self.seq = 0
+        # A new boot id per process start: the backend tracks seq per (device, boot).
+        self.boot = new_id()[:12]
         self.online = False
         self.closing = False
         self._backoff = 0.5
@@ -171,6 +173,7 @@ class DeviceSession:
             kind=self.kind,
             type=emission.type,
             seq=self.seq,
+            boot=self.boot,
             ts=ts,
             correlation_id=emission.correlation_id,
             data=emission.data.model_dump(mode="json", exclude_none=True),
@@ -203,6 +206,7 @@ class DeviceSession:
             kind=self.kind,
             type=COMMAND_RESULT_TYPE,
             seq=self.seq,
+            boot=self.boot,
             ts=self.clock.now(),
             correlation_id=command_id,
             data=data,

@@ -96,6 +96,8 @@ def up(
         "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
+        # An accelerated street runs its device clocks ahead of ours on purpose.
+        **({"LIJIA_MAX_CLOCK_SKEW_S": "0"} if speed != 1 else {}),
     }
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 

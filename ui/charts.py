@@ -48,11 +48,7 @@ def activity_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
         "color": alt.Color(
             "figure:N",
             scale=alt.Scale(domain=figures, range=PALETTE[: len(figures)]),
-            legend=alt.Legend(
-                title=None, orient="top", direction="horizontal", columns=2, labelLimit=170
-            )
-            if many
-            else None,
+            legend=None,  # drawn by `legend_html`: Streamlit's theme squeezes the plot for it
         ),
         "tooltip": [
             alt.Tooltip("hour:O", title=t("col.hour")),
@@ -66,9 +62,17 @@ def activity_chart(frame: pd.DataFrame, title: str) -> alt.Chart:
         alt.Chart(frame, title=alt.Title(title, fontSize=13, anchor="start"))
         .mark_bar(cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
         .encode(**encoding)
-        .properties(height=160)
+        .properties(height=200)
     )
     return chart
+
+
+def legend_html(figures: list[str]) -> str:
+    """A one-line colour key matching `activity_chart`'s colours."""
+    return " &nbsp; ".join(
+        f"<span style='color:{PALETTE[i % len(PALETTE)]}'>■</span> {name}"
+        for i, name in enumerate(sorted(figures))
+    )
 
 
 def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
@@ -90,7 +94,8 @@ def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
         x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M", labelAngle=0))
     )
     band = base.mark_area(opacity=0.18, color="#4c78a8").encode(
-        y=alt.Y("min:Q", title=None, scale=alt.Scale(zero=False)), y2="max:Q"
+        y=alt.Y("min:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g")),
+        y2="max:Q",
     )
     line = base.mark_line(point=len(frame) < 40, color="#4c78a8").encode(
         y="avg:Q",

@@ -144,8 +144,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "devices.no_numeric": ("This kind reports no numeric telemetry.", "该类型没有数值遥测。"),
     "devices.fields": ("Fields", "字段"),
     "devices.bucket": ("Resolution", "粒度"),
-    "devices.bucket.minute": ("per minute (last 3 h)", "每分钟（近 3 小时）"),
-    "devices.bucket.hour": ("per hour (last 2 days)", "每小时（近 2 天）"),
+    "devices.bucket.minute": ("Minutes", "按分钟"),
+    "devices.bucket.hour": ("Hours", "按小时"),
+    "devices.bucket_help": (
+        "Per minute over the last 3 hours, or per hour over the last 2 days; the line is the "
+        "average, the band the minimum and maximum.",
+        "近 3 小时按分钟，或近 2 天按小时；折线为平均值，阴影为最小值与最大值。",
+    ),
     "devices.no_series": ("No samples of {field} in this window.", "该时段内没有 {field} 的数据。"),
     "devices.no_events": ("No events from this device yet.", "该设备尚无事件。"),
     "devices.no_open_alarms": ("No open alarms on this device.", "该设备没有未处理的告警。"),
@@ -205,6 +210,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "alarms.comment_placeholder": ("What was done, who is on it…", "处理情况、负责人……"),
     "alarms.acknowledge": ("Acknowledge", "确认"),
     "alarms.clear": ("Clear", "解除"),
+    "alarms.note": ("Add note", "添加备注"),
     "alarms.done.acknowledged": ("Alarm {id} acknowledged by {by}.", "告警 {id} 已由 {by} 确认。"),
     "alarms.done.cleared": ("Alarm {id} cleared by {by}.", "告警 {id} 已由 {by} 解除。"),
     "alarms.history_caption": (

@@ -105,6 +105,7 @@ class Health(BaseModel):
     broker_connected: bool
     database_ok: bool
     ingest_lag_s: float
+    broker_dropped: int
     queue_depth: int
     received: int
     stored: int

@@ -71,10 +71,11 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
     with st.container(border=True):
         top, right = st.columns([4, 1])
         top.markdown(f"{severity_text(alarm['severity'])} · **{bilingual(alarm['title'])}**")
-        right.markdown(
-            f"<div style='text-align:right'>{status_text(alarm['status'])}</div>",
-            unsafe_allow_html=True,
-        )
+        with right.container(horizontal=True, horizontal_alignment="right"):
+            st.badge(
+                status_text(alarm["status"]),
+                color="red" if alarm["status"] == "active" else "blue",
+            )
         device = names.get(alarm["device_id"], alarm["device_id"])
         line = [
             f"{device} · `{alarm['device_id']}`",
@@ -95,7 +96,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
         st.caption(" · ".join(line))
         if alarm.get("details"):
             st.caption(details(alarm["details"]))
-        comment, ack, clear, note = st.columns([5, 1.2, 1, 1], vertical_alignment="bottom")
+        comment, ack, clear, note = st.columns([4.5, 1.3, 1, 1.3], vertical_alignment="bottom")
         comment.text_input(
             t("alarms.comment"),
             key=f"alarms.{alarm_id}.comment",
@@ -120,11 +121,11 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
             width="stretch",
         )
         note.button(
-            "💬",
+            t("alarms.note"),
             key=f"alarms.{alarm_id}.note",
             on_click=act,
             args=(alarm_id, "comment"),
-            help=t("alarms.comment"),
+            icon="💬",
             width="stretch",
         )
 

@@ -16,6 +16,7 @@ from ui.common import (
     bilingual,
     details,
     device_name,
+    fmt_clock,
     fmt_time,
     kind_label,
     kinds,
@@ -105,7 +106,7 @@ def twin(device: dict[str, Any]) -> None:
             ]
         ),
         hide_index=True,
-        width="stretch",
+        width=560,
     )
 
 
@@ -114,7 +115,7 @@ def telemetry(device: dict[str, Any]) -> None:
     if not fields:
         st.info(t("devices.no_numeric"))
         return
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     chosen = c1.multiselect(
         t("devices.fields"), fields, default=fields[:4], key=f"devices.fields.{device['kind']}"
     )
@@ -125,6 +126,7 @@ def telemetry(device: dict[str, Any]) -> None:
         default="minute",
         required=True,
         key="devices.bucket",
+        help=t("devices.bucket_help"),
     )
     since = (datetime.now(UTC) - WINDOWS[bucket or "minute"]).isoformat()
     cols = st.columns(2)
@@ -179,46 +181,51 @@ def device_alarms(device: dict[str, Any]) -> None:
 def commands(device: dict[str, Any]) -> None:
     spec = kinds()[device["kind"]]
     device_id = device["device_id"]
-    name = st.selectbox(t("devices.command"), list(spec.commands), key=f"devices.cmd.{device_id}")
-    if name is None:
-        return
-    schema = spec.commands[name].model_json_schema()
-    with st.form(f"command-{device_id}-{name}", border=True):
-        if schema.get("description"):
-            st.caption(schema["description"])
-        if not schema.get("properties"):
-            st.caption(t("devices.no_params"))
-        params = schema_form(schema, key=f"cmd.{device_id}.{name}")
-        send = st.form_submit_button(t("devices.send"), type="primary", key="devices.send")
-    if send:
-        try:
-            sent = post(f"/devices/{device_id}/commands", {"name": name, "params": params})
-        except ApiError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state[f"devices.last_command.{device_id}"] = sent["command_id"]
-    command_id = st.session_state.get(f"devices.last_command.{device_id}")
-    if command_id:
-        command_progress(command_id)
-    recent = get("/commands", device_id=device_id)[:10]
-    if recent:
-        st.markdown(f"**{t('devices.recent_commands')}**")
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        t("col.time"): fmt_time(c["created_at"]),
-                        t("col.command"): c["name"],
-                        t("col.params"): details(c["params"]),
-                        t("col.status"): c["status"],
-                        t("col.reason"): c["reason"] or "",
-                    }
-                    for c in recent
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
+    left, right = st.columns(2, gap="large")
+    with left:
+        name = st.selectbox(
+            t("devices.command"), list(spec.commands), key=f"devices.cmd.{device_id}"
         )
+        if name is None:
+            return
+        schema = spec.commands[name].model_json_schema()
+        with st.form(f"command-{device_id}-{name}", border=True):
+            if schema.get("description"):
+                st.caption(schema["description"])
+            if not schema.get("properties"):
+                st.caption(t("devices.no_params"))
+            params = schema_form(schema, key=f"cmd.{device_id}.{name}")
+            send = st.form_submit_button(t("devices.send"), type="primary", key="devices.send")
+    with right:
+        if send:
+            try:
+                sent = post(f"/devices/{device_id}/commands", {"name": name, "params": params})
+            except ApiError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state[f"devices.last_command.{device_id}"] = sent["command_id"]
+        command_id = st.session_state.get(f"devices.last_command.{device_id}")
+        if command_id:
+            command_progress(command_id)
+        recent = get("/commands", device_id=device_id)[:10]
+        if recent:
+            st.markdown(f"**{t('devices.recent_commands')}**")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            t("col.time"): fmt_clock(c["created_at"]),
+                            t("col.command"): c["name"],
+                            t("col.params"): details(c["params"]),
+                            t("col.status"): c["status"],
+                            t("col.reason"): c["reason"] or "",
+                        }
+                        for c in recent
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )
 
 
 def detail(devices: list[dict[str, Any]]) -> None:

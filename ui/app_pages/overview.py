@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ui.api import ApiError, get
-from ui.charts import activity_chart, hourly_frame
+from ui.charts import activity_chart, hourly_frame, legend_html
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
@@ -153,8 +153,12 @@ def activity(stats: dict[str, Any]) -> None:
     for start in range(0, len(kinds_seen), per_row):
         cols = st.columns(per_row)
         for col, kind in zip(cols, kinds_seen[start : start + per_row], strict=False):
-            chart = activity_chart(frame[frame["kind"] == kind], kind_label(kind))
-            col.altair_chart(chart, width="stretch")
+            mine = frame[frame["kind"] == kind]
+            col.altair_chart(activity_chart(mine, kind_label(kind)), width="stretch")
+            col.markdown(
+                f"<div style='font-size:0.8rem'>{legend_html(list(mine['figure'].unique()))}</div>",
+                unsafe_allow_html=True,
+            )
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -23,11 +23,14 @@ def health(ctx: CtxDep) -> Health:
         db_ok = False
     broker = ctx.ingest.connected.is_set()
     s = ctx.ingest.stats
+    lag = ctx.ingest.lag_seconds()
+    healthy = db_ok and broker and lag <= ctx.settings.degraded_lag_s
     return Health(
-        status="ok" if db_ok and broker else "degraded",
+        status="ok" if healthy else "degraded",
         broker_connected=broker,
         database_ok=db_ok,
-        ingest_lag_s=round(ctx.ingest.lag_seconds(), 3),
+        ingest_lag_s=round(lag, 3),
+        broker_dropped=s.broker_dropped,
         queue_depth=ctx.ingest.queue.qsize(),
         received=s.received,
         stored=s.stored,

@@ -14,14 +14,15 @@ from backend.models import UTCDateTime
 
 router = APIRouter(tags=["quality"])
 
-# Gaps between consecutive stored sequence numbers of one device's own messages (injected
-# events carry seq 0 and are left out). Computed from what is stored, so it stays right when
-# messages arrive out of order or through several backend replicas. Only the retention window
-# is examined: purged personal events would otherwise look like losses.
+# Gaps between consecutive stored sequence numbers of one device's own messages within one
+# boot (injected events carry seq 0 and are left out). Computed from what is stored, so it stays
+# right when messages arrive out of order or through several backend replicas. Only the
+# retention window is examined: purged personal events would otherwise look like losses.
 GAPS_SQL = text(
     """
     SELECT device_id, prev, seq FROM (
-        SELECT device_id, seq, LAG(seq) OVER (PARTITION BY device_id ORDER BY seq) AS prev
+        SELECT device_id, seq,
+               LAG(seq) OVER (PARTITION BY device_id, boot ORDER BY seq) AS prev
         FROM event WHERE injected = :false AND received_at >= :since
     ) AS ordered
     WHERE seq - prev > 1
@@ -46,6 +47,7 @@ class Quality(BaseModel):
     broker_connected: bool
     database_ok: bool
     ingest_lag_s: float
+    broker_dropped: int
     received: int
     stored: int
     duplicates: int
@@ -77,6 +79,7 @@ def quality(ctx: CtxDep) -> Quality:
         broker_connected=ctx.ingest.connected.is_set(),
         database_ok=s.db_ok,
         ingest_lag_s=round(ctx.ingest.lag_seconds(), 3),
+        broker_dropped=s.broker_dropped,
         received=s.received,
         stored=s.stored,
         duplicates=s.duplicates,

@@ -1,0 +1,255 @@
+"""Shared machinery for the benchmarks: a workspace with a scaled fleet, credentials and a real
+Mosquitto, process sampling, percentiles, and realistic device emissions.
+
+Nothing here is product code: it only drives the product (stack/, backend/, devices/) as a user
+would, with the shipped broker_config/ and the backend's own settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from contracts.fleet import Fleet, load_fleet
+from devices.behaviour import Emission
+from devices.kinds import behaviour_for
+from devices.population import Population
+from devices.runner import device_rng
+from stack import credentials
+from stack.broker import BrokerProcess, mosquitto_binary
+from stack.ports import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+# A Monday 08:00 in Chongqing: the street's morning rush, every kind busy.
+SIM_START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def raise_nofile(want: int = 65_536) -> int:
+    """Thousands of MQTT sessions need thousands of descriptors, in this process, in the worker
+    processes and in Mosquitto (children inherit the limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
+    except OSError:
+        nr_open = hard
+    target = min(want, nr_open) if os.geteuid() == 0 else min(want, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "not found"
+
+
+def machine_info() -> dict[str, Any]:
+    import sqlite3
+    from importlib.metadata import version
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout.strip()
+    pkgs = {}
+    for name in ("paho-mqtt", "fastapi", "uvicorn", "sqlalchemy", "pydantic", "amqtt", "httpx"):
+        try:
+            pkgs[name] = version(name)
+        except Exception:
+            pkgs[name] = "?"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "mosquitto": _version([mosquitto_binary() or "mosquitto", "-h"]),
+        "sqlite": sqlite3.sqlite_version,
+        "packages": pkgs,
+        "git": commit + (" (with uncommitted changes)" if dirty else ""),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    }
+
+
+# -- workspace ---------------------------------------------------------------------------------
+@dataclass
+class Workspace:
+    """A temporary folder for one benchmark: fleet file, credentials, broker, databases."""
+
+    name: str
+    base: Path
+    brokers: list[BrokerProcess] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, name: str, parent: Path) -> Workspace:
+        base = parent / name
+        if base.exists():
+            shutil.rmtree(base)
+        base.mkdir(parents=True)
+        return cls(name, base)
+
+    def fleet(self, count: int | None = None) -> tuple[Fleet, Path]:
+        """The default street (scaled to `count` devices) written where the backend reads it."""
+        fleet = load_fleet()
+        if count is not None:
+            fleet = fleet.scaled(count)
+        path = self.base / "fleet.yaml"
+        path.write_text(
+            yaml.safe_dump(fleet.model_dump(mode="json"), allow_unicode=True), encoding="utf-8"
+        )
+        return fleet, path
+
+    def credentials(self, fleet: Fleet) -> tuple[credentials.Credentials, Path]:
+        out = self.base / "credentials"
+        return credentials.generate(fleet, out, keep_existing=False), out
+
+    def broker(self, creds_dir: Path) -> BrokerProcess:
+        if mosquitto_binary() is None:
+            raise SystemExit("Mosquitto is not installed: apt-get install mosquitto")
+        broker = BrokerProcess(free_port(), self.base / "broker", creds_dir / "passwd").start()
+        self.brokers.append(broker)
+        return broker
+
+    def close(self) -> None:
+        for broker in self.brokers:
+            broker.stop()
+        self.brokers.clear()
+
+
+# -- CPU and memory of processes ---------------------------------------------------------------
+class CpuSampler:
+    """CPU seconds used by some processes (and their threads) over a window, as cores busy."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.procs = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+        self.t0 = time.monotonic()
+        self.c0 = {name: self._cpu(p) for name, p in self.procs.items()}
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        try:
+            t = proc.cpu_times()
+            return float(t.user + t.system)
+        except psutil.Error:
+            return 0.0
+
+    def cores(self) -> dict[str, float]:
+        dt = max(time.monotonic() - self.t0, 1e-9)
+        return {
+            name: round((self._cpu(p) - self.c0[name]) / dt, 3) for name, p in self.procs.items()
+        }
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except psutil.Error:
+        return float("nan")
+
+
+# -- realistic device traffic ------------------------------------------------------------------
+def emission_pool(fleet: Fleet, count: int, start: datetime = SIM_START) -> list[tuple[int, Emission]]:
+    """`count` emissions of the fleet's own behaviours, in simulated-time order from `start`
+    (device index, emission): the street's real mix of kinds, event types and telemetry."""
+    population = Population(fleet.population, fleet.seed)
+    behaviours = []
+    for spec in fleet.devices:
+        b = behaviour_for(spec.kind)(spec, device_rng(fleet.seed, spec.id), population)
+        b.start(start)
+        behaviours.append(b)
+    heap = [(b.next_wakeup(), i) for i, b in enumerate(behaviours)]
+    heapq.heapify(heap)
+    out: list[tuple[int, Emission]] = []
+    while len(out) < count:
+        due, i = heapq.heappop(heap)
+        out.extend((i, e) for e in behaviours[i].wake(due))
+        heapq.heappush(heap, (behaviours[i].next_wakeup(), i))
+    return out[:count]
+
+
+# -- helpers for worker processes --------------------------------------------------------------
+def python_module(module: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        text=True,
+        **popen,
+    )
+
+
+def read_json_lines(proc: subprocess.Popen[str], into: list[dict[str, Any]]) -> threading.Thread:
+    """Collect a worker's JSON lines (its progress and result) in a thread."""
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.strip()
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    into.append(json.loads(line))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextlib.contextmanager
+def terminating(proc: subprocess.Popen[Any], timeout: float = 15) -> Iterator[subprocess.Popen[Any]]:
+    """Stop exactly this child when the block ends (SIGTERM, then SIGKILL)."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def new_workdir(keep: bool) -> Path:
+    base = Path(tempfile.mkdtemp(prefix="lijia-bench-"))
+    base.chmod(0o755)
+    return base
