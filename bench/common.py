@@ -189,9 +189,12 @@ def rss_mb(pid: int) -> float:
 
 
 # -- realistic device traffic ------------------------------------------------------------------
-def emission_pool(fleet: Fleet, count: int, start: datetime = SIM_START) -> list[tuple[int, Emission]]:
+def emission_pool(
+    fleet: Fleet, count: int, start: datetime = SIM_START
+) -> list[tuple[int, datetime, Emission]]:
     """`count` emissions of the fleet's own behaviours, in simulated-time order from `start`
-    (device index, emission): the street's real mix of kinds, event types and telemetry."""
+    (device index, simulated instant, emission): the street's real mix of kinds, event types
+    and telemetry, as FleetRunner would publish them."""
     population = Population(fleet.population, fleet.seed)
     behaviours = []
     for spec in fleet.devices:
@@ -200,10 +203,10 @@ def emission_pool(fleet: Fleet, count: int, start: datetime = SIM_START) -> list
         behaviours.append(b)
     heap = [(b.next_wakeup(), i) for i, b in enumerate(behaviours)]
     heapq.heapify(heap)
-    out: list[tuple[int, Emission]] = []
+    out: list[tuple[int, datetime, Emission]] = []
     while len(out) < count:
         due, i = heapq.heappop(heap)
-        out.extend((i, e) for e in behaviours[i].wake(due))
+        out.extend((i, due, e) for e in behaviours[i].wake(due))
         heapq.heappush(heap, (behaviours[i].next_wakeup(), i))
     return out[:count]
 

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import log
+from bench.common import ROOT, log
 
 _LINE = re.compile(r"^(.*) (\d+)$")
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::\d+)?\)$")
@@ -42,7 +42,7 @@ def _short(frame: str) -> str:
     if not m:
         return frame.strip()
     path = m.group("file")
-    for marker in ("site-packages/", "/lib/python3.", "/work/main/"):
+    for marker in ("site-packages/", "/lib/python3.", f"{ROOT}/"):
         if marker in path:
             path = path.split(marker, 1)[1]
             if marker == "/lib/python3.":
@@ -66,7 +66,7 @@ def summarise(raw: Path, top: int = 15) -> Profile | None:
             continue
         stack, count = m.group(1), int(m.group(2))
         frames = stack.split(";")
-        if frames and frames[0].startswith("thread ") or frames[0].startswith("process "):
+        if frames and frames[0].startswith(("thread ", "process ")):
             thread_c[frames[0]] += count
             frames = frames[1:]
         if not frames:

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.envelope import Identifier
 
 DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "devices" / "fleet.yaml"
+# The one variable every process reads for the street's size (see `load_fleet`).
+FLEET_SIZE_ENV = "LIJIA_FLEET_SIZE"
 
 
 class Position(BaseModel):
@@ -36,6 +38,9 @@ class Fleet(BaseModel):
     street_zh: str = "礼嘉街道"
     seed: int = 2026
     population: int = Field(default=2000, ge=1)
+    # Linked journeys (gate, then book house, medicine cabinet, property app; one correlation
+    # id) started per hour on an average weekday hour, street-wide; 0 turns them off.
+    journeys_per_hour: float = Field(default=0.0, ge=0)
     devices: list[DeviceSpec]
 
     def by_id(self) -> dict[str, DeviceSpec]:
@@ -43,7 +48,10 @@ class Fleet(BaseModel):
 
     def scaled(self, count: int) -> Fleet:
         """A street of `count` devices: the fleet's devices first, then copies of them in turn
-        (`<id>-c<n>`, nudged on the map), so the mix of kinds and rates stays the same."""
+        (`<id>-c<n>`, nudged on the map), so the mix of kinds and rates stays the same. The
+        street-wide journey rate grows with the street (a copy brings its own residents' trips)."""
+        if count < 1:
+            raise ValueError("a street has at least one device")
         if count <= len(self.devices):
             return self.model_copy(update={"devices": self.devices[:count]})
         devices = list(self.devices)
@@ -65,7 +73,8 @@ class Fleet(BaseModel):
                 )
             )
             n += 1
-        return self.model_copy(update={"devices": devices})
+        journeys = self.journeys_per_hour * count / len(self.devices)
+        return self.model_copy(update={"devices": devices, "journeys_per_hour": journeys})
 
 
 def parse_fleet(data: Any) -> Fleet:
@@ -76,5 +85,12 @@ def parse_fleet(data: Any) -> Fleet:
     return fleet
 
 
-def load_fleet(path: Path | str = DEFAULT_FLEET) -> Fleet:
-    return parse_fleet(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+def load_fleet(path: Path | str = DEFAULT_FLEET, size: int | None = None) -> Fleet:
+    """The fleet file, as a street of `size` devices if given (`Fleet.scaled`).
+
+    Credentials (`python -m stack credentials --devices N`), the simulator
+    (`python -m devices run --devices N`) and the backend's registry (`LIJIA_FLEET_SIZE=N`) all
+    load the street through here, so the same N devices exist everywhere.
+    """
+    fleet = parse_fleet(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+    return fleet if size is None else fleet.scaled(size)

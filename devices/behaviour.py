@@ -64,5 +64,14 @@ class Behaviour(ABC):
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         """Apply a validated command."""
 
+    def journey_step(self, resident: str, correlation_id: str, now: datetime) -> list[Emission]:
+        """A resident on a linked journey (devices/journeys.py) comes by at `now`.
+
+        Kinds that take part override this: they serve the resident like anyone else (the same
+        state, the same invariants) and tag what they publish with `correlation_id`. The
+        default takes no part. Like `wake`, it may change `next_wakeup`.
+        """
+        return []
+
     def describe(self) -> dict[str, Any]:
         return {"device_id": self.spec.id, "kind": self.kind}

@@ -162,6 +162,19 @@ PROPERTY_ALL = DayCurve(
 )
 
 
+# Linked journeys (a resident comes in through a gate, then the book house, the medicine cabinet,
+# and files a request from home): errands on the way home after work, spread over the day at
+# weekends, nobody at night.
+# fmt: off
+JOURNEY = DayCurve(
+    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.3, 0.4, 0.6, 0.8, 0.9,
+     1.0, 0.9, 0.8, 0.9, 1.4, 2.4, 2.8, 2.6, 1.8, 0.9, 0.3, 0.0),
+    (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.3, 0.8, 1.4, 1.8, 1.6,
+     1.3, 1.4, 1.8, 2.0, 2.0, 1.9, 1.8, 1.6, 1.2, 0.7, 0.2, 0.0),
+)
+# fmt: on
+
+
 def property_mix(now: datetime) -> list[float]:
     """Weights of the request categories (in PROPERTY order) at this hour."""
     return [PROPERTY_MIX[c] * curve.at(now) for c, curve in PROPERTY.items()]

@@ -26,9 +26,12 @@ def render_config(
     data_dir: Path,
     bind: str = "127.0.0.1",
     config_dir: Path = BROKER_CONFIG_DIR,
+    overrides: dict[str, str] | None = None,
 ) -> str:
-    """The shipped mosquitto.conf with only the port and file paths swapped for local ones."""
+    """The shipped mosquitto.conf with only the port and file paths swapped for local ones
+    (and, for tests that provoke a limit, explicit `overrides` of single options)."""
     replacements = {
+        **{key: f"{key} {value}" for key, value in (overrides or {}).items()},
         "listener": f"listener {port} {bind}",
         "password_file": f"password_file {passwd_file}",
         "acl_file": f"acl_file {config_dir / 'acl'}",
@@ -42,7 +45,7 @@ def render_config(
             seen.add(key)
         else:
             out.append(line)
-    missing = set(replacements) - seen
+    missing = set(replacements) - seen - set(overrides or {})
     if missing:
         raise ValueError(f"mosquitto.conf lacks {sorted(missing)}")
     if os.geteuid() == 0:
@@ -71,6 +74,7 @@ class BrokerProcess:
     workdir: Path
     passwd_file: Path
     embedded: bool = False
+    overrides: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -88,7 +92,12 @@ class BrokerProcess:
         binary = None if self.embedded else mosquitto_binary()
         if binary:
             self.conf_path.write_text(
-                render_config(port=self.port, passwd_file=self.passwd_file, data_dir=data_dir)
+                render_config(
+                    port=self.port,
+                    passwd_file=self.passwd_file,
+                    data_dir=data_dir,
+                    overrides=self.overrides,
+                )
             )
             cmd = [binary, "-c", str(self.conf_path)]
         else:

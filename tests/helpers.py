@@ -146,7 +146,13 @@ class DeviceClient:
     """A hand-driven device: publishes envelopes with its own credentials, waits for PUBACKs."""
 
     def __init__(
-        self, port: int, device_id: str, password: str, kind: str = "gate", protocol: int = 5
+        self,
+        port: int,
+        device_id: str,
+        password: str,
+        kind: str = "gate",
+        protocol: int = 5,
+        keepalive: int = 60,
     ) -> None:
         self.device_id, self.kind, self.seq = device_id, kind, 0
         self.client = mqtt.Client(
@@ -156,7 +162,8 @@ class DeviceClient:
         )
         self.client.username_pw_set(device_id, password)
         self.client.max_inflight_messages_set(100)
-        self.client.connect("127.0.0.1", port)
+        self.client.reconnect_delay_set(1, 2)
+        self.client.connect("127.0.0.1", port, keepalive=keepalive)
         self.client.loop_start()
         wait_until(self.client.is_connected, timeout=10)
 
@@ -271,6 +278,24 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
+
+    def restart(self) -> None:
+        opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        pg_ctl = str(self.bindir / "pg_ctl")
+        log = str(self.datadir / "server.log")
+        subprocess.run(
+            self._as_owner([pg_ctl, "-D", str(self.datadir), "-o", opts, "-l", log, "-w", "start"]),
+            check=True,
+            capture_output=True,
+        )
+        wait_for_port(self.port)
+
+    def sql(self, db: str, statements: str) -> None:
+        import psycopg
+
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname={db}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(statements)  # type: ignore[arg-type]
 
     def stop(self) -> None:
         subprocess.run(

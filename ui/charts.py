@@ -90,7 +90,7 @@ def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
         ]
     )
     frame["time"] = pd.to_datetime(frame["time"].map(lambda d: d.replace(tzinfo=None)))
-    base = alt.Chart(frame, title=alt.Title(field, fontSize=13, anchor="start")).encode(
+    base = alt.Chart(frame).encode(
         x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M", labelAngle=0))
     )
     band = base.mark_area(opacity=0.18, color="#4c78a8").encode(
@@ -107,5 +107,7 @@ def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
             alt.Tooltip("samples:Q"),
         ],
     )
-    chart: alt.LayerChart = alt.LayerChart(layer=[band, line]).properties(height=200)
+    chart: alt.LayerChart = alt.LayerChart(
+        layer=[band, line], title=alt.Title(field, fontSize=13, anchor="start")
+    ).properties(height=200)
     return chart

@@ -40,6 +40,8 @@ class BookHouseBehaviour(Behaviour):
         self.returns: list[tuple[datetime, int, int]] = []
         self.overdue: list[tuple[datetime, int, int]] = []
         self.loan_seq = 0
+        # Loans made on a linked journey keep the journey's id for their whole life.
+        self.journey_loans: dict[int, str] = {}
         self.shelf = list(range(max(1, min(999_999, int(self.rate("books", 3000))))))
         self.visits = daily.Arrivals(rng, self.rate("visits_per_hour", 12), daily.BOOK_HOUSE, now)
         # The street did not start today: some books are already out, a few already late.
@@ -97,11 +99,13 @@ class BookHouseBehaviour(Behaviour):
 
     def _correlation(self, loan_no: int) -> str:
         # One loan's borrowed / overdue / returned events share this id.
-        return f"{self.spec.id[:40]}:loan-{loan_no}"
+        return self.journey_loans.get(loan_no) or f"{self.spec.id[:40]}:loan-{loan_no}"
 
     def _return(self, now: datetime) -> Emission:
         _, loan_no, book = heapq.heappop(self.returns)
         _, resident, due = self.loans.pop(book)
+        correlation = self._correlation(loan_no)
+        self.journey_loans.pop(loan_no, None)
         self.shelf.append(book)
         late = max(0, (daily.local_date(now) - due).days)
         inside = self.is_open and self.rng.random() < 0.7
@@ -109,7 +113,7 @@ class BookHouseBehaviour(Behaviour):
             book_id=f"bk-{book:06d}", resident=resident, via="desk" if inside else "drop-box",
             days_late=late,
         )  # fmt: skip
-        return Emission(Channel.EVENTS, "book-returned", data, self._correlation(loan_no))
+        return Emission(Channel.EVENTS, "book-returned", data, correlation)
 
     def _visit(self, now: datetime) -> list[Emission]:
         if not self.is_open:
@@ -138,6 +142,23 @@ class BookHouseBehaviour(Behaviour):
             return [Emission(Channel.EVENTS, "reservation-collected", held, correlation)]
         lent = contract.BookBorrowed(book_id=f"bk-{book:06d}", resident=resident, due_date=due)
         return [Emission(Channel.EVENTS, "book-borrowed", lent, correlation)]
+
+    def journey_step(self, resident: str, correlation_id: str, now: datetime) -> list[Emission]:
+        """A resident on a journey drops in to borrow a book: a seat for a short while, a book
+        off the shelf, a loan like any other (returned or overdue later, same id)."""
+        if not self.is_open:
+            return []  # closed: they walk on
+        if self.occupancy >= self.capacity:
+            return self._visit(now)  # full like for anyone else (no book, maybe over-capacity)
+        self.occupancy += 1
+        heapq.heappush(self.departures, now + timedelta(minutes=self.rng.uniform(5, 15)))
+        if not self.shelf:
+            return []
+        book = self._take_from_shelf()
+        due = self._lend(book, resident, now, now)
+        self.journey_loans[self.loan_seq] = correlation_id
+        lent = contract.BookBorrowed(book_id=f"bk-{book:06d}", resident=resident, due_date=due)
+        return [Emission(Channel.EVENTS, "book-borrowed", lent, correlation_id)]
 
     # -- the schedule --------------------------------------------------------------------------
     def wake(self, now: datetime) -> list[Emission]:

@@ -1,0 +1,258 @@
+"""Nothing lost: faults in the middle of a stream. The oracle is the set of event ids the devices
+sent against the set stored, each exactly once; the processes stay up, health reports the
+degraded state while it lasts, and ingest resumes by itself."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stack.broker import BrokerProcess
+from stack.credentials import Credentials
+from stack.ports import free_port
+from tests.helpers import BackendProcess, DeviceClient, PostgresServer, wait_until
+from tests.proxy import TcpProxy
+
+pytestmark = pytest.mark.integration
+
+N = 1500
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """Faults of the broker and network do not depend on the database: SQLite here; the
+    database's own outages are tested on both below."""
+    return f"sqlite:///{tmp_path / 'lijia.db'}"
+
+
+class Stream:
+    """A device publishing N events in a background thread, paced so faults land mid-stream."""
+
+    def __init__(
+        self,
+        port: int,
+        creds: Credentials,
+        device: str = "gate-north",
+        keepalive: int = 60,
+        pace_s: float = 0.002,
+    ) -> None:
+        self.dev = DeviceClient(port, device, creds.devices[device], keepalive=keepalive)
+        self.sent: list[str] = []
+        self.done = threading.Event()
+        self.pace_s = pace_s
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        for _ in range(N):
+            env = self.dev.envelope()
+            # Publish without waiting for the ack: paho keeps unacknowledged QoS 1 messages and
+            # sends them again after a reconnect, which is what a real device does.
+            self.dev.client.publish(
+                f"lijia/gate/{self.dev.device_id}/events",
+                env.model_dump_json(exclude_none=True).encode(),
+                qos=1,
+            )
+            self.sent.append(env.event_id)
+            time.sleep(self.pace_s)
+        self.done.set()
+
+    def wait_sent(self, count: int) -> None:
+        wait_until(lambda: len(self.sent) >= count, timeout=60)
+
+    def finish(self, backend: BackendProcess, timeout: float = 120) -> None:
+        assert self.done.wait(timeout), "the device could not publish everything"
+        wait_until(lambda: len(backend.event_ids(device_id=self.dev.device_id)) >= N, timeout)
+        self.dev.close()
+        ids = backend.event_ids(device_id=self.dev.device_id)
+        assert len(ids) == len(set(ids)), "an event was stored twice"
+        assert set(ids) == set(self.sent), f"lost {len(set(self.sent) - set(ids))} events"
+
+
+def mid_stream(stream: Stream) -> None:
+    stream.wait_sent(N // 3)
+
+
+def test_broker_restarted_gracefully_mid_stream(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    stream = Stream(broker.port, creds)
+    mid_stream(stream)
+    broker.restart()
+    stream.finish(backend)
+    assert backend.proc is not None and backend.proc.poll() is None
+
+
+def test_broker_sigkilled_mid_stream(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    stream = Stream(broker.port, creds)
+    mid_stream(stream)
+    broker.kill()  # acknowledged messages must already be on disk (autosave_on_changes)
+    wait_until(lambda: backend.health()["status"] == "degraded", timeout=30)
+    broker.start()
+    stream.finish(backend)
+
+
+@pytest.fixture
+def fast_keepalive_backend(
+    broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
+) -> Iterator[BackendProcess]:
+    env = {"LIJIA_MQTT_KEEPALIVE_S": "2"}
+    proc = BackendProcess(
+        broker.port, creds_dir, database_url, tmp_path / "b", extra_env=env
+    ).start()
+    yield proc
+    proc.stop()
+
+
+def test_broker_frozen_longer_than_keepalive(
+    broker: BrokerProcess, fast_keepalive_backend: BackendProcess, creds: Credentials
+) -> None:
+    backend = fast_keepalive_backend
+    stream = Stream(broker.port, creds, keepalive=2)
+    mid_stream(stream)
+    broker.send(signal.SIGSTOP)
+    try:
+        wait_until(lambda: not backend.health()["broker_connected"], timeout=30)
+        assert backend.health()["status"] == "degraded"
+    finally:
+        broker.send(signal.SIGCONT)
+    wait_until(lambda: backend.health()["broker_connected"], timeout=60)
+    stream.finish(backend)
+
+
+def test_backend_away_while_devices_publish(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    backend.stop()  # its persistent session stays with the broker, queueing for it
+    stream = Stream(broker.port, creds, pace_s=0)
+    assert stream.done.wait(60)
+    backend.start()
+    stream.finish(backend)
+
+
+def test_backend_sigkilled_twice_mid_stream(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    stream = Stream(broker.port, creds)
+    for share in (N // 4, N // 2):
+        stream.wait_sent(share)
+        backend.kill()
+        backend.start()
+    stream.finish(backend)
+
+
+def test_device_network_drops_and_recovers(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials
+) -> None:
+    proxy = TcpProxy(broker.port).start()
+    try:
+        stream = Stream(proxy.port, creds, keepalive=1, pace_s=0.004)
+        mid_stream(stream)
+        proxy.mode = "blackhole"  # packets vanish: the device notices only by its keepalive
+        wait_until(lambda: not stream.dev.client.is_connected(), timeout=30)
+        proxy.mode = "forward"
+        stream.wait_sent(2 * N // 3)
+        proxy.reset()  # connections cut outright
+        proxy.latency_s = 0.05  # and a slow link afterwards
+        stream.finish(backend)
+    finally:
+        proxy.stop()
+
+
+# -- the database ------------------------------------------------------------------------------
+def test_sqlite_locked_for_a_while(
+    broker: BrokerProcess, backend: BackendProcess, creds: Credentials, database_url: str
+) -> None:
+    stream = Stream(broker.port, creds, pace_s=0.004)
+    mid_stream(stream)
+    lock = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=1)
+    lock.execute("BEGIN EXCLUSIVE")  # every writer now fails with "database is locked"
+    try:
+        wait_until(lambda: not backend.health()["database_ok"], timeout=60)
+        assert backend.health()["status"] == "degraded"
+    finally:
+        lock.rollback()
+        lock.close()
+    wait_until(lambda: backend.health()["database_ok"], timeout=60)
+    stream.finish(backend)
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A cluster of its own: this test stops it."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="lijia-pg-stop-"))
+    base.chmod(0o755)
+    server = PostgresServer(base / "data", port=free_port()).start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg_backend(
+    broker: BrokerProcess, creds_dir: Path, server: PostgresServer, tmp_path: Path
+) -> BackendProcess:
+    url = server.create_database("lijia_fault")
+    return BackendProcess(broker.port, creds_dir, url, tmp_path / "pgb").start()
+
+
+def test_postgres_stopped_for_a_while(
+    broker: BrokerProcess,
+    creds_dir: Path,
+    creds: Credentials,
+    own_postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
+    try:
+        stream = Stream(broker.port, creds, pace_s=0.004)
+        mid_stream(stream)
+        own_postgres.stop()
+        wait_until(lambda: not backend.health()["database_ok"], timeout=60)
+        assert backend.health()["status"] == "degraded"
+        own_postgres.restart()
+        wait_until(lambda: backend.health()["database_ok"], timeout=60)
+        stream.finish(backend)
+    finally:
+        backend.stop()
+
+
+def test_slow_database_under_a_burst(
+    broker: BrokerProcess,
+    creds_dir: Path,
+    creds: Credentials,
+    own_postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
+    try:
+        # Every stored row now costs 2 ms inside the database.
+        own_postgres.sql(
+            "lijia_fault",
+            """
+            CREATE FUNCTION slow() RETURNS trigger AS $$
+            BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER slow BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION slow();
+        """,
+        )
+        stream = Stream(broker.port, creds, pace_s=0)  # as fast as the device can
+        seen_lag: list[float] = []
+
+        def sample() -> bool:
+            seen_lag.append(backend.health()["ingest_lag_s"])
+            return stream.done.is_set()
+
+        wait_until(sample, timeout=60)
+        stream.finish(backend)
+        assert max(seen_lag) > 0  # a backlog formed and was worked off
+    finally:
+        backend.stop()
