@@ -240,8 +240,9 @@ def write_batch(
             events.remove(row)
             replay = ContractError("replayed-seq: another message already had this boot and seq")
             _dead(result, dead, origin[row["event_id"]], replay)
-        new_ids = _insert_ignore(conn, events)
-        fresh = [row for row in events if row["event_id"] in new_ids]
+        unique = list({row["event_id"]: row for row in reversed(events)}.values())[::-1]
+        new_ids = _insert_ignore(conn, unique)
+        fresh = [row for row in unique if row["event_id"] in new_ids]
         result.stored = len(fresh)
         result.duplicates = len(events) - result.stored
         _count_stats(conn, fresh)

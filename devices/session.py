@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,14 +43,25 @@ class BrokerAddress:
 @dataclass
 class FleetStats:
     connected: int = 0
+    # Sessions whose first connection attempt has an answer (CONNACK, refusal or socket error).
+    settled: int = 0
     published: int = 0
+    events: int = 0  # of `published`, on the events channel
     commands: int = 0
     errors: int = 0
+    # Publishes of online devices not yet acknowledged by the broker (the runner's back-pressure).
+    backlog: int = 0
+    # Emissions of devices the broker refuses (bad credentials): never queued, so never piled up.
+    dropped: int = 0
     refused: set[str] = field(default_factory=set)
 
 
 class DeviceSession:
-    """Wraps a Behaviour in its own paho client, driven by the shared MqttLoop."""
+    """Wraps a Behaviour in its own paho client, driven by the shared MqttLoop.
+
+    The session does not decide when the behaviour wakes (the runner steps the whole street in
+    simulated-time order); it connects, publishes what it is given and applies commands.
+    """
 
     def __init__(
         self,
@@ -59,6 +71,8 @@ class DeviceSession:
         clock: SimClock,
         broker: BrokerAddress,
         stats: FleetStats,
+        *,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
         self.behaviour = behaviour
         self.device_id = behaviour.spec.id
@@ -73,6 +87,13 @@ class DeviceSession:
         self.boot = new_id()[:12]
         self.online = False
         self.closing = False
+        self.settled = False
+        self.refused = False
+        # Our publishes the broker has not acknowledged yet (queued in paho or in flight).
+        self.pending = 0
+        self._warned = False
+        # Called after a command changed the behaviour: its next wake-up may have moved.
+        self.on_change = on_change
         self._backoff = 0.5
         proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
@@ -85,6 +106,7 @@ class DeviceSession:
         self.client.max_queued_messages_set(10_000)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
         self.client.message_callback_add(str(self.topic(Channel.COMMANDS)), self._on_command)
         loop.attach(self.client)
 
@@ -92,11 +114,15 @@ class DeviceSession:
         return Topic(self.kind, self.device_id, channel)
 
     # -- connection --------------------------------------------------------------------------
-    def start(self) -> None:
-        self.behaviour.start(self.clock.now())
+    def connect(self) -> None:
+        """Open the connection (the CONNACK arrives through the loop); retried with back-off."""
         self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
         self._reconnect()
-        self._schedule()
+
+    def _settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.stats.settled += 1
 
     def _reconnect(self) -> None:
         if self.closing:
@@ -104,18 +130,24 @@ class DeviceSession:
         try:
             self.client.reconnect()
         except OSError:
+            self._settle()
             self.loop.call_later(self._backoff, self._reconnect)
             self._backoff = min(self._backoff * 2, 10.0)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+        self._settle()
         if rc.is_failure:
             if self.device_id not in self.stats.refused:
                 log.error("broker refused %s: %s", self.device_id, rc)
             self.stats.refused.add(self.device_id)
+            self.refused = True
             return
         self._backoff = 0.5
+        self.refused = False
+        self.stats.refused.discard(self.device_id)
         self.online = True
         self.stats.connected += 1
+        self.stats.backlog += self.pending
         online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
         self._publish(Channel.STATE, dumps(online))
         client.subscribe(str(self.topic(Channel.COMMANDS)), qos=1)
@@ -123,6 +155,7 @@ class DeviceSession:
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
         if self.online:
             self.stats.connected -= 1
+            self.stats.backlog -= self.pending
         self.online = False
         if not self.closing:
             self.loop.call_later(self._backoff, self._reconnect)
@@ -161,10 +194,24 @@ class DeviceSession:
         # NO_CONN: paho keeps QoS 1 messages and sends them after the reconnect.
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             self.stats.errors += 1
-            log.warning("%s: publish failed: %s", self.device_id, mqtt.error_string(info.rc))
+            if not self._warned:  # once per device: a full queue would say so for every message
+                self._warned = True
+                log.warning("%s: publish failed: %s", self.device_id, mqtt.error_string(info.rc))
         else:
             self.stats.published += 1
+            if channel is Channel.EVENTS:
+                self.stats.events += 1
+            if rule.qos:
+                self.pending += 1
+                if self.online:
+                    self.stats.backlog += 1
         return info
+
+    def _on_publish(self, _c: Any, _u: Any, _mid: int, _rc: ReasonCode, _p: Any) -> None:
+        # Called once per QoS 1 message, when its PUBACK arrives (so only while online).
+        self.pending -= 1
+        if self.online:
+            self.stats.backlog -= 1
 
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
         env = Envelope(
@@ -179,22 +226,11 @@ class DeviceSession:
             data=emission.data.model_dump(mode="json", exclude_none=True),
         )
         self.seq += 1
-        self._publish(emission.channel, dumps(env))
+        if self.refused:
+            self.stats.dropped += 1  # the broker will not take it: do not pile it up in paho
+        else:
+            self._publish(emission.channel, dumps(env))
         return env
-
-    # -- behaviour schedule ------------------------------------------------------------------
-    def _schedule(self) -> None:
-        due = self.behaviour.next_wakeup()
-        self.loop.call_at(self.clock.monotonic_at(due), self._wake)
-
-    def _wake(self) -> None:
-        if self.closing:
-            return
-        due = self.behaviour.next_wakeup()
-        # The scheduled instant, not the wall clock, drives behaviour: same seed, same events.
-        for emission in self.behaviour.wake(due):
-            self.emit(emission, due)
-        self._schedule()
 
     # -- commands ----------------------------------------------------------------------------
     def _result(self, command_id: str, status: str, reason: str | None = None) -> None:
@@ -236,6 +272,8 @@ class DeviceSession:
             for emission in outcome.emissions:
                 self.emit(emission, self.clock.now())
             self._result(command.command_id, outcome.status, outcome.reason)
+            if self.on_change is not None:
+                self.on_change()
         except Exception:
             self.stats.errors += 1
             log.exception("%s: command handling failed", self.device_id)

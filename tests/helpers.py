@@ -295,7 +295,7 @@ class PostgresServer:
 
         dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname={db}"
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(statements)  # type: ignore[arg-type]
+            conn.execute(statements)
 
     def stop(self) -> None:
         subprocess.run(

@@ -211,7 +211,9 @@ class MedicineCabinetBehaviour(Behaviour):
             self.door_alert_at = max(now, alert)
 
     # -- residents and staff ------------------------------------------------------------------
-    def _dispense(self, now: datetime) -> list[Emission]:
+    def _dispense(
+        self, now: datetime, resident: str | None = None, correlation: str | None = None
+    ) -> list[Emission]:
         if self.locked:
             return []  # the screen says "out of service"; nobody is served
         rng = self.rng
@@ -222,13 +224,13 @@ class MedicineCabinetBehaviour(Behaviour):
         sku = self.skus[slot]
         if self.stock[slot] == 0:
             out = contract.StockOut(slot=slot + 1, sku=sku, requested=wanted)
-            return [Emission(Channel.EVENTS, "stock-out", out)]
+            return [Emission(Channel.EVENTS, "stock-out", out, correlation)]
         quantity = min(wanted, self.stock[slot])
         self.stock[slot] -= quantity
         given = contract.MedicineDispensed(
-            slot=slot + 1, sku=sku, quantity=quantity, resident=self.population.pick(rng)
+            slot=slot + 1, sku=sku, quantity=quantity, resident=resident or self.population.pick(rng)
         )
-        events = [Emission(Channel.EVENTS, "medicine-dispensed", given)]
+        events = [Emission(Channel.EVENTS, "medicine-dispensed", given, correlation)]
         if self.stock[slot] <= self.low and not self.low_flagged[slot]:
             self.low_flagged[slot] = True
             low = contract.StockLow(
@@ -236,6 +238,10 @@ class MedicineCabinetBehaviour(Behaviour):
             )
             events.append(Emission(Channel.EVENTS, "stock-low", low))
         return events
+
+    def journey_step(self, resident: str, correlation_id: str, now: datetime) -> list[Emission]:
+        """A resident on a journey takes medicine: the same demand mix and stock as anyone."""
+        return self._advance(now) + self._dispense(now, resident, correlation_id)
 
     def _restock(
         self, slots: range | list[int], quantity: int | None, by: str, now: datetime

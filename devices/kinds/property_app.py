@@ -40,6 +40,8 @@ class Request:
     staff: str | None = None
     level: int = 0
     work: int = 0  # bumped on each (re)assignment, so a stale "work done" timer is ignored
+    # What its events carry: the request id, or the linked journey's id that filed it.
+    correlation: str = ""
 
 
 @register
@@ -75,7 +77,9 @@ class PropertyAppBehaviour(Behaviour):
         return [r for r in self.requests.values() if r.status != "resolved"]
 
     # -- a request's life ----------------------------------------------------------------------
-    def _create(self, now: datetime) -> Emission:
+    def _create(
+        self, now: datetime, resident: str | None = None, correlation: str | None = None
+    ) -> Emission:
         rng = self.rng
         today = daily.local_date(now)
         if today != self.day:
@@ -84,6 +88,7 @@ class PropertyAppBehaviour(Behaviour):
         category = rng.choices(CATEGORIES, daily.property_mix(now))[0]
         request_id = f"{self.spec.id[:40]}-{today:%Y%m%d}-{self.number:04d}"
         request = Request(request_id, category, now, now + SLA[category])
+        request.correlation = correlation or request_id
         self.requests[request_id] = request
         # The dispatcher picks it up quickly in office hours; the night duty team takes longer.
         dispatch_min = max(self.rate("dispatch_min", 15), 1.0)
@@ -93,10 +98,15 @@ class PropertyAppBehaviour(Behaviour):
                  request_id)  # fmt: skip
         self._at(request.due, DUE, request_id)
         created = contract.RequestCreated(
-            request_id=request_id, category=category, resident=self.population.pick(rng),
-            due=request.due,
+            request_id=request_id, category=category,
+            resident=resident or self.population.pick(rng), due=request.due,
         )  # fmt: skip
-        return Emission(Channel.EVENTS, "request-created", created, request_id)
+        return Emission(Channel.EVENTS, "request-created", created, request.correlation)
+
+    def journey_step(self, resident: str, correlation_id: str, now: datetime) -> list[Emission]:
+        """Home again, the resident files a request (the usual mix for the hour); the request's
+        whole life (assigned, resolved, rated, escalated) carries the journey's id."""
+        return [self._create(now, resident, correlation_id)]
 
     def _assign(self, request: Request, staff: str, by: str, now: datetime) -> Emission:
         request.status, request.staff = "assigned", staff
@@ -106,7 +116,7 @@ class PropertyAppBehaviour(Behaviour):
         self._at(now + timedelta(minutes=5 + self.rng.expovariate(1 / max(minutes, 1))),
                  RESOLVE, request.request_id, request.work)  # fmt: skip
         data = contract.RequestAssigned(request_id=request.request_id, staff=staff, by=by)
-        return Emission(Channel.EVENTS, "request-assigned", data, request.request_id)
+        return Emission(Channel.EVENTS, "request-assigned", data, request.correlation)
 
     def _resolve(self, request: Request, by: str, now: datetime) -> Emission:
         request.status = "resolved"
@@ -122,14 +132,14 @@ class PropertyAppBehaviour(Behaviour):
         data = contract.RequestResolved(
             request_id=request.request_id, resolution_min=minutes, on_time=on_time, by=by
         )
-        return Emission(Channel.EVENTS, "request-resolved", data, request.request_id)
+        return Emission(Channel.EVENTS, "request-resolved", data, request.correlation)
 
     def _escalate(self, request: Request, reason: str) -> Emission:
         request.level += 1
         data = contract.RequestEscalated(
             request_id=request.request_id, level=request.level, reason=reason
         )
-        return Emission(Channel.EVENTS, "request-escalated", data, request.request_id)
+        return Emission(Channel.EVENTS, "request-escalated", data, request.correlation)
 
     def _timer(self, now: datetime) -> Emission | None:
         _, _, action, request_id, work = heapq.heappop(self.timers)
@@ -139,7 +149,8 @@ class PropertyAppBehaviour(Behaviour):
             rated = contract.RequestRated(
                 request_id=request_id, rating=self.rng.choices(RATINGS, weights)[0]
             )
-            return Emission(Channel.EVENTS, "request-rated", rated, request_id)
+            correlation = request.correlation if request is not None else request_id
+            return Emission(Channel.EVENTS, "request-rated", rated, correlation)
         if request is None or request.status == "resolved":
             return None
         if action == ASSIGN and request.status == "created":
