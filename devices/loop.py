@@ -10,6 +10,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import resource
 import selectors
 import threading
 import time
@@ -29,8 +30,6 @@ def raise_fd_limit(want: int) -> int:
     Every device holds one socket, so 5,000 devices need more than the usual soft limit of
     1,024; children (a broker started from here) inherit the new limit. Returns the limit now.
     """
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY and soft < want:
         target = want if hard == resource.RLIM_INFINITY else min(want, hard)

@@ -12,10 +12,15 @@ class Population:
         self.size = size
         # The key comes from the seed so runs are reproducible; it never leaves the simulator.
         self._key = hashlib.sha256(f"lijia-population-{seed}".encode()).digest()
+        # Thousands of devices pick from the same residents: hash each one once.
+        self._refs: dict[int, str] = {}
 
     def ref(self, index: int) -> str:
-        digest = hmac.new(self._key, str(index).encode(), hashlib.sha256).hexdigest()
-        return f"r-{digest[:16]}"
+        ref = self._refs.get(index)
+        if ref is None:
+            digest = hmac.new(self._key, str(index).encode(), hashlib.sha256).hexdigest()
+            ref = self._refs[index] = f"r-{digest[:16]}"
+        return ref
 
     def pick(self, rng: random.Random) -> str:
         return self.ref(rng.randrange(self.size))

@@ -1,30 +1,89 @@
-"""Builds the simulated fleet from a fleet file and credentials, and runs it on one loop."""
+"""Runs the simulated street: one MQTT session per device, all on one loop, in simulated time.
+
+Start-up. The devices connect in waves: at most CONNECT_BATCH new connections per loop tick and
+at most CONNECT_WINDOW waiting for their CONNACK, so a street of thousands comes up in seconds
+without a SYN/CONNECT flood at the broker. The behaviours start meanwhile, a few milliseconds'
+worth per tick. The simulated clock begins once every device has an answer from the broker
+(online, or refused), or after `connect_timeout`.
+
+Running. Every tick the street (devices/street.py) is stepped in simulated-time order:
+
+- at a speed (1 = real time, 60 = a simulated minute per second): whatever is due by the
+  clock's now;
+- at max (`speed=None`): back to back, moving the virtual clock to each due instant.
+
+Between batches of STEP_BATCH steps the loop reads and writes the sockets, so PUBACKs, commands
+and pings always get their turn. Back-pressure: once HIGH_WATER publishes are waiting for their
+PUBACK the street waits for the broker; at max it also waits while a device that was online is
+reconnecting. Memory stays bounded and no device's paho queue overflows; a slow broker slows the
+simulation, never the other way round. Events carry their simulated instant, so the sequence is
+the same whatever the pace (only event ids, boot ids and availability timestamps differ).
+
+File descriptors: one socket per device. The runner raises its soft RLIMIT_NOFILE towards
+devices + FD_HEADROOM (up to the hard limit; `ulimit -Hn` shows it) and warns if that is short.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
+import os
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from collections import deque
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
 from contracts.fleet import Fleet
-from devices.clock import SimClock
-from devices.kinds import behaviour_for
-from devices.loop import MqttLoop
-from devices.population import Population
+from devices.clock import SimClock, speed_label
+from devices.loop import MqttLoop, raise_fd_limit
 from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.street import Street
+from devices.street import device_rng as device_rng  # where tests and bench import it from
 from stack.credentials import load as load_credentials
 
 log = logging.getLogger(__name__)
 
+CONNECT_BATCH = 250  # new connections per loop tick
+CONNECT_WINDOW = 1000  # connections waiting for their CONNACK, at most
+CONNECT_TIMEOUT_S = 30.0
+START_SLICE_S = 0.02  # behaviours started per tick while connecting, in CPU time
+STEP_BATCH = 500  # street steps between two looks at the sockets
+HIGH_WATER = 5000  # unacknowledged publishes at which the street waits for the broker
+MAX_WAIT_S = 0.2
+DRAIN_TIMEOUT_S = 30.0
+FD_HEADROOM = 256
 
-def device_rng(seed: int, device_id: str) -> random.Random:
-    # Per device, so one device's randomness never depends on how many others there are.
-    return random.Random(f"{seed}:{device_id}")
+
+@dataclass(frozen=True)
+class Status:
+    """A snapshot for the status line."""
+
+    phase: str  # "connecting" | "running" | "done"
+    connected: int
+    total: int
+    refused: int
+    published: int
+    events: int
+    errors: int
+    dropped: int
+    backlog: int
+    sim_now: datetime
+    journeys: int
+    rss_mb: float | None
+
+
+def rss_mb() -> float | None:
+    """Resident memory of this process (Linux /proc), for the status line."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class FleetRunner:
@@ -34,32 +93,181 @@ class FleetRunner:
         credentials_dir: Path,
         broker: BrokerAddress,
         *,
-        speed: float = 1.0,
+        speed: float | None = 1.0,
         seed: int | None = None,
         start: datetime | None = None,
-        only: set[str] | None = None,
+        only: Collection[str] | None = None,
+        hours: float | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
         self.fleet = fleet
-        self.seed = fleet.seed if seed is None else seed
+        self.street = Street(fleet, seed, only=only)
+        self.seed = self.street.seed
         self.loop = MqttLoop()
+        # The simulated start is fixed now (so behaviours can start while devices connect); the
+        # clock only begins to run once the street is online.
         self.clock = SimClock(start or datetime.now(UTC), speed)
+        self.hours = hours
+        self.connect_timeout = connect_timeout
         self.stats = FleetStats()
         creds = load_credentials(credentials_dir)
-        population = Population(fleet.population, self.seed)
-        self.sessions: list[DeviceSession] = []
-        for spec in fleet.devices:
-            if only and spec.id not in only:
-                continue
-            behaviour = behaviour_for(spec.kind)(spec, device_rng(self.seed, spec.id), population)
-            self.sessions.append(
-                DeviceSession(
-                    behaviour, creds.devices[spec.id], self.loop, self.clock, broker, self.stats
-                )
+        missing = [s.id for s in self.street.specs if s.id not in creds.devices]
+        if missing:
+            raise KeyError(
+                f"no MQTT credentials for {len(missing)} device(s), e.g. {missing[0]!r}: run "
+                f"`python -m stack credentials --devices {len(fleet.devices)}` for this street"
+            )
+        raise_fd_limit(len(self.street.specs) + FD_HEADROOM)
+        self.sessions = [
+            DeviceSession(
+                behaviour,
+                creds.devices[spec.id],
+                self.loop,
+                self.clock,
+                broker,
+                self.stats,
+                on_change=partial(self.street.touch, i),
+            )
+            for i, (spec, behaviour) in enumerate(
+                zip(self.street.specs, self.street.behaviours, strict=True)
+            )
+        ]
+        self.phase = "connecting"
+        self.end: datetime | None = None
+        self.finished = False
+        self._to_connect: deque[DeviceSession] = deque()
+        self._connects = 0
+        self._starting = self.street.starting(self.clock.start)
+        self._all_started = False
+        self._connect_deadline = 0.0
+        self._expect_online = 0
+
+    # -- start-up ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Begin connecting (in waves, as `tick` runs)."""
+        self._to_connect = deque(self.sessions)
+        self._connect_deadline = time.monotonic() + self.connect_timeout
+
+    def _connect_some(self) -> None:
+        opened = 0
+        while (
+            self._to_connect
+            and opened < CONNECT_BATCH
+            and self._connects - self.stats.settled < CONNECT_WINDOW
+        ):
+            self._to_connect.popleft().connect()
+            self._connects += 1
+            opened += 1
+
+    def _start_some(self) -> None:
+        deadline = time.perf_counter() + START_SLICE_S
+        while not self._all_started and time.perf_counter() < deadline:
+            if next(self._starting, None) is None:
+                self._all_started = True
+
+    def _street_online(self) -> bool:
+        answered = sum(s.online or s.refused for s in self.sessions)
+        return not self._to_connect and answered == len(self.sessions)
+
+    def _begin(self) -> None:
+        while not self._all_started:
+            self._start_some()
+        start = self.clock.begin()
+        if self.hours is not None:
+            self.end = start + timedelta(hours=self.hours)
+        self._expect_online = self.stats.connected
+        self.phase = "running"
+        if self.stats.connected < len(self.sessions):
+            log.warning(
+                "simulated clock starts with %d of %d devices online (%d refused)",
+                self.stats.connected,
+                len(self.sessions),
+                len(self.stats.refused),
             )
 
-    def start(self) -> None:
-        for session in self.sessions:
-            session.start()
+    # -- running -----------------------------------------------------------------------------
+    def pump(self) -> float:
+        """Step the street as far as the pace allows; how long the loop may then wait."""
+        clock, street, stats, sessions = self.clock, self.street, self.stats, self.sessions
+        for _ in range(STEP_BATCH):
+            due = street.next_due()
+            if due is None:
+                return MAX_WAIT_S
+            if self.end is not None and due >= self.end:
+                if clock.max_speed or clock.now() >= self.end:
+                    self.finished = True
+                    return MAX_WAIT_S
+                return min(MAX_WAIT_S, max(0.0, clock.monotonic_at(self.end) - time.monotonic()))
+            if stats.backlog >= HIGH_WATER:
+                return 0.01  # the broker is behind: let PUBACKs come in
+            if clock.max_speed:
+                if stats.connected < self._expect_online:
+                    return 0.05  # someone is reconnecting: do not run ahead of them
+                clock.advance(due)
+            else:
+                wait = clock.monotonic_at(due) - time.monotonic()
+                if wait > 0:
+                    return min(wait, MAX_WAIT_S)
+            for i, ts, emission in street.step():
+                sessions[i].emit(emission, ts)
+        return 0.0
+
+    def tick(self) -> None:
+        """One turn of the loop: connect or step the street, then socket I/O and timers."""
+        if self.phase == "connecting":
+            self._connect_some()
+            self._start_some()
+            if self._street_online() or time.monotonic() > self._connect_deadline:
+                self._begin()
+                wait = 0.0
+            else:
+                wait = 0.0 if not self._all_started else 0.01
+        else:
+            wait = self.pump()
+        self.loop.run_once(wait)
+
+    def status(self) -> Status:
+        return Status(
+            phase="done" if self.finished else self.phase,
+            connected=self.stats.connected,
+            total=len(self.sessions),
+            refused=len(self.stats.refused),
+            published=self.stats.published,
+            events=self.stats.events,
+            errors=self.stats.errors,
+            dropped=self.stats.dropped,
+            backlog=self.stats.backlog,
+            sim_now=self.clock.now() if self.phase != "connecting" else self.clock.start,
+            journeys=self.street.journeys_started,
+            rss_mb=rss_mb(),
+        )
+
+    def run(
+        self,
+        stop: threading.Event,
+        on_status: Callable[[Status], None] | None = None,
+        status_every: float = 1.0,
+    ) -> None:
+        """Connect, run until `stop` is set (or `hours` of simulated time are done and the broker
+        has acknowledged everything), then shut down cleanly."""
+        self.start()
+        next_status = time.monotonic()
+        drained_by: float | None = None
+        try:
+            while not stop.is_set():
+                self.tick()
+                now = time.monotonic()
+                if on_status is not None and now >= next_status:
+                    on_status(self.status())
+                    next_status = now + status_every
+                if self.finished:
+                    drained_by = drained_by or now + DRAIN_TIMEOUT_S
+                    if self.stats.backlog <= 0 or now > drained_by:
+                        break
+        finally:
+            self.shutdown()
+            if on_status is not None:
+                on_status(self.status())
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Every device says goodbye on its state topic, then the loop drains."""
@@ -70,6 +278,7 @@ class FleetRunner:
         self.loop.run(until=lambda: not self.loop.selector.get_map() or time.monotonic() > deadline)
 
     def run_forever(self, status_every: float = 10.0) -> None:
+        """Run until SIGTERM / SIGINT, logging a status line every `status_every` seconds."""
         stopping = threading.Event()
 
         def on_signal(_sig: int, _frame: FrameType | None) -> None:
@@ -77,19 +286,46 @@ class FleetRunner:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self.start()
-        last, published = time.monotonic(), 0
-        while not stopping.is_set():
-            self.loop.run_once()
-            now = time.monotonic()
-            if now - last >= status_every:
-                rate = (self.stats.published - published) / (now - last)
-                log.info(
-                    "devices connected %d/%d, messages/s %.1f, errors %d",
-                    self.stats.connected,
-                    len(self.sessions),
-                    rate,
-                    self.stats.errors,
-                )
-                last, published = now, self.stats.published
-        self.shutdown()
+        self.run(stopping, StatusLog(log.info, self.clock.speed), status_every)
+
+
+class StatusLog:
+    """Turns snapshots into one line each (devices, rates, errors, simulated time)."""
+
+    def __init__(self, write: Callable[[str], None], speed: float | None) -> None:
+        self.write = write
+        self.speed = speed
+        self._last: tuple[float, int, int] | None = None
+
+    def line(self, s: Status) -> str:
+        now = time.monotonic()
+        msg_rate = ev_rate = 0.0
+        if self._last is not None and now > self._last[0]:
+            dt = now - self._last[0]
+            msg_rate = (s.published - self._last[1]) / dt
+            ev_rate = (s.events - self._last[2]) / dt
+        self._last = (now, s.published, s.events)
+        sim = s.sim_now.astimezone(CHONGQING_TZ).strftime("%a %Y-%m-%d %H:%M:%S")
+        parts = [
+            f"{s.phase}",
+            f"devices {s.connected}/{s.total} online",
+            f"events {ev_rate:,.0f}/s (all messages {msg_rate:,.0f}/s)",
+            f"errors {s.errors}",
+            f"sim {sim} CST ({speed_label(self.speed)})",
+            f"journeys {s.journeys}",
+            f"backlog {s.backlog}",
+        ]
+        if s.refused:
+            parts.append(f"refused {s.refused}")
+        if s.dropped:
+            parts.append(f"dropped {s.dropped}")
+        if s.rss_mb is not None:
+            parts.append(f"rss {s.rss_mb:.0f} MB")
+        return " | ".join(parts)
+
+    def __call__(self, s: Status) -> None:
+        self.write(self.line(s))
+
+
+# Imported late to keep the module header about running; daily owns Chongqing time.
+from devices.daily import CHONGQING as CHONGQING_TZ  # noqa: E402

@@ -55,10 +55,16 @@ class Street:
 
     def start(self, now: datetime) -> None:
         """Every behaviour starts at the simulated instant `now`, in fleet order."""
+        for _ in self.starting(now):
+            pass
+
+    def starting(self, now: datetime) -> Iterator[int]:
+        """`start`, one device at a time (a runner interleaves thousands with its I/O)."""
         self.now = now
         for i, behaviour in enumerate(self.behaviours):
             behaviour.start(now)
             self._push_wake(i)
+            yield i
         if self.journeys.enabled:
             self.journeys.start(now)
             self._push(self.journeys.next_wakeup(), JOURNEY, -1, None)

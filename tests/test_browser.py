@@ -1,0 +1,251 @@
+"""End to end in a real browser: broker, backend, the simulated fleet and the Streamlit console as
+processes; headless Chromium injects a tailgating incident, finds it in the live feed and the CSV,
+acknowledges the alarm it raised, and photographs every page (test-artifacts/screenshots/, copied
+to docs/screenshots/ for the README)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stack.broker import BrokerProcess
+from stack.ports import free_port
+from tests.helpers import API_KEY, ROOT, BackendProcess, wait_until
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+DOCS_SHOTS = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1440, "height": 1000}
+WAIT_MS = 30_000
+OPERATOR = "Wang Fang"
+FLEET_SPEED = "20"  # simulated seconds per real second: a lively street within the test
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'lijia.db'}"
+
+
+def _spawn(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def simulated_fleet(
+    broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = _spawn(
+        [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
+         "--credentials-dir", str(creds_dir), "--speed", FLEET_SPEED],
+        tmp_path / "devices.log",
+        os.environ.copy(),
+    )  # fmt: skip
+    yield proc
+    _stop(proc)
+
+
+@pytest.fixture
+def console(backend: BackendProcess, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "LIJIA_API_URL": backend.url, "LIJIA_API_KEY": API_KEY}
+    proc = _spawn(
+        [sys.executable, "-m", "streamlit", "run", "ui/streamlit_app.py",
+         "--server.port", str(port), "--server.headless", "true",
+         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+         "--client.toolbarMode", "minimal"],
+        tmp_path / "console.log",
+        env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / "console.log").read_text()[-2000:])
+        try:
+            return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, timeout=60)
+    yield url
+    _stop(proc)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install playwright (see the README)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed: apt-get install chromium (scripts/test.sh)")
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def settle(page: Any) -> None:
+    """Wait until every chart on the page has been drawn."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                 .every(c => c.querySelector('canvas, svg'))""",
+        timeout=WAIT_MS,
+    )
+
+
+def screenshot(page: Any, name: str) -> None:
+    """The whole page: the viewport is stretched to the height of the main column."""
+    settle(page)
+    height = page.evaluate(
+        """() => document.querySelector('[data-testid="stMainBlockContainer"]').scrollHeight"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(height, 800)})
+    settle(page)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(VIEWPORT)
+
+
+def go(page: Any, label: str, heading: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=label).click()
+    expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
+
+
+def choose(page: Any, key: str, option: str) -> None:
+    """Pick an option of the selectbox with this widget key."""
+    page.locator(f".st-key-{key}").click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
+    backend: BackendProcess,
+    simulated_fleet: subprocess.Popen[bytes],
+    console: str,
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    total = backend.get("/devices")["count"]
+    wait_until(lambda: backend.get("/stats")["devices_online"] == total, timeout=60)
+    wait_until(lambda: backend.get("/stats")["hourly"], timeout=60)
+
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(console)
+
+    # Overview: headline figures, the map, hourly activity.
+    expect(page.get_by_role("heading", name="Lijia Street", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"{total} / {total}")).to_be_visible()
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    screenshot(page, "overview")
+
+    # The operator's name, used for the acknowledgement below.
+    operator = page.get_by_label("Operator")
+    operator.fill(OPERATOR)
+    operator.press("Enter")
+
+    # Inject: one click stages tailgating at the first gate; the result follows it back.
+    go(page, "Inject", "Inject an event")
+    page.locator(".st-key-inc-tailgating-go button").click()
+    expect(page.get_by_text("Stored by the backend")).to_be_visible()
+    raised = page.get_by_text(re.compile(r"(Alarm raised|Counted on the open alarm): Tailgating"))
+    expect(raised).to_be_visible()
+    published = page.get_by_text(re.compile(r"^Published as event ")).inner_text()
+    event_id = published.removeprefix("Published as event ").split()[0]
+    event = backend.get(f"/events/{event_id}")
+    assert event["injected"] is True and event["type"] == "tailgating"
+    device_id = event["device_id"]
+    screenshot(page, "inject")
+
+    # Events: the injected event in the live feed, and in the CSV download.
+    go(page, "Events", "Events")
+    choose(page, "events-injected", "Injected only")
+    feed = page.get_by_test_id("stDataFrame")
+    expect(feed.get_by_text("tailgating").first).to_be_visible()
+    expect(feed.get_by_text("extra_people=2").first).to_be_visible()
+    with page.expect_download() as download:
+        page.locator(".st-key-events-csv button").click()
+    csv = Path(download.value.path()).read_text()
+    assert event_id in csv and csv.startswith("event_id,device_id,kind,type")
+    choose(page, "events-injected", "All")
+    expect(feed.get_by_text("entry-granted").first).to_be_visible()
+    screenshot(page, "events")
+
+    # Alarms: the tailgating alarm, acknowledged with a comment under the operator's name.
+    alarm = next(
+        a for a in backend.get("/alarms", device_id=device_id) if a["rule"] == "tailgating"
+    )
+    go(page, "Alarms", "Alarms")
+    card = page.locator(f".st-key-alarms-{alarm['id']}-comment")
+    card.locator("input").fill("guard on the way")
+    page.locator(f".st-key-alarms-{alarm['id']}-acknowledge button").click()
+    expect(page.get_by_text(f"Alarm {alarm['id']} acknowledged by {OPERATOR}.")).to_be_visible()
+    acked = backend.get(f"/alarms/{alarm['id']}")
+    assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == OPERATOR
+    assert acked["notes"][-1]["text"] == "guard on the way"
+    expect(page.locator(f".st-key-alarms-{alarm['id']}-acknowledge button")).to_be_disabled()
+    screenshot(page, "alarms")
+
+    # Devices: the gate's twin and telemetry charts.
+    go(page, "Devices", "Devices")
+    choose(page, "devices-selected", device_id)
+    page.get_by_role("tab", name="Telemetry").click()
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
+    screenshot(page, "devices")
+
+    # Data quality.
+    go(page, "Data quality", "Data quality")
+    expect(page.get_by_text("Backend healthy")).to_be_visible()
+    screenshot(page, "quality")
+
+    # The overview again, in Chinese.
+    go(page, "Overview", "Lijia Street")
+    page.get_by_test_id("stSidebar").get_by_text("中文", exact=True).click()
+    expect(page.get_by_role("heading", name="礼嘉街道", exact=True)).to_be_visible()
+    expect(page.get_by_text("未处理告警").first).to_be_visible()
+    screenshot(page, "overview-zh")
+    context.close()
+
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    for shot in sorted(SHOTS.glob("*.png")):
+        shutil.copy(shot, DOCS_SHOTS / shot.name)
+    assert {p.name for p in DOCS_SHOTS.glob("*.png")} >= {
+        f"{n}.png"
+        for n in ("overview", "overview-zh", "devices", "events", "alarms", "inject", "quality")
+    }
