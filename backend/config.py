@@ -20,6 +20,9 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/lijia.db"
     fleet_file: Path = DEFAULT_FLEET
+    # LIJIA_FLEET_SIZE: the street as `Fleet.scaled(N)`, as the simulator and the credentials
+    # see it (`--devices N`); unset: the fleet file's devices.
+    fleet_size: int | None = Field(default=None, ge=1)
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -59,6 +62,8 @@ class Settings(BaseSettings):
     # Personal events (resident references) are purged after this; hourly aggregates stay.
     retention_days: float = 30.0
     max_body_bytes: int = 64 * 1024
+    # Per API key, on write endpoints (limits' notation: "120/minute", "10/second").
+    write_rate_limit: str = "120/minute"
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
 
     def ingest_id(self) -> str:

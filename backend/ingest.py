@@ -14,14 +14,18 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from backend.alarms import AlarmEngine
 from backend.config import Settings
 from backend.mqtt_client import connect_kwargs, make_client
-from backend.store import BatchResult, Incoming, Registry, write_batch
+from backend.store import BatchResult, Incoming, Registry, dead_letter, write_batch
 from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 
 log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not there right now", as opposed to "it refuses this row".
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, TimeoutError)
 
 INGEST_CHANNELS = sorted(ENVELOPE_CHANNELS | {Channel.STATE})
 SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
@@ -183,20 +187,45 @@ class Ingest:
         while not self._stop.is_set():
             try:
                 result = write_batch(self.engine, self.registry, batch, self.alarms)
-            except Exception:
-                # Transient database trouble: keep the batch, do not ack, retry with backoff.
+            except TRANSIENT:
+                # The database is away or locked: keep the batch, do not ack, retry with backoff.
+                # The broker holds everything else meanwhile (natural backpressure).
                 self.stats.db_errors += 1
                 self.stats.db_ok = False
-                log.exception("database write failed; retrying in %.1fs", delay)
+                log.warning("database unavailable; retrying in %.1fs", delay, exc_info=True)
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            except Exception:
+                # A message the database refuses for good would block ingest forever if retried:
+                # split the batch until the culprit is alone, then dead-letter it.
+                self.stats.db_errors += 1
+                log.exception("batch of %d refused by the database; isolating", len(batch))
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    self._commit_until_done(batch[:half])
+                    self._commit_until_done(batch[half:])
+                else:
+                    self._quarantine(batch[0])
+                return
             self.stats.db_ok = True
-            for item in batch:
-                if item.qos > 0:
-                    self.client.ack(item.mid, item.qos)
+            self._ack(batch)
             self._account(result)
             return
+
+    def _ack(self, batch: list[Incoming]) -> None:
+        for item in batch:
+            if item.qos > 0:
+                self.client.ack(item.mid, item.qos)
+
+    def _quarantine(self, item: Incoming) -> None:
+        try:
+            result = dead_letter(self.engine, item, "storage-error: refused by the database")
+        except TRANSIENT:
+            self._commit_until_done([item])  # the database went away meanwhile: start over
+            return
+        self._ack([item])
+        self._account(result)
 
     def _account(self, result: BatchResult) -> None:
         s = self.stats

@@ -183,6 +183,17 @@ def _replays(conn: Connection, events: list[dict[str, Any]]) -> list[dict[str, A
     return replays
 
 
+def dead_letter(engine: Engine, item: Incoming, reason: str) -> BatchResult:
+    """Store one message as a dead letter on its own (used when the database refuses it)."""
+    result = BatchResult()
+    rows: list[dict[str, Any]] = []
+    _dead(result, rows, item, ContractError(reason))
+    with engine.begin() as conn:
+        conn.execute(insert(table(DeadLetter)), rows)
+    result.dead_lettered = 1
+    return result
+
+
 def write_batch(
     engine: Engine, registry: Registry, batch: list[Incoming], alarms: AlarmEngine | None = None
 ) -> BatchResult:

@@ -41,6 +41,15 @@ def _fields(exc: ValidationError) -> str:
     return ",".join(locs)[:200]
 
 
+def check_unicode(value: object) -> None:
+    """JSON may spell lone UTF-16 surrogates (\\udb2f) that no database can store: refuse them
+    here, or they would fail every commit of the batch they travel in."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ContractError("invalid-unicode: lone surrogate in a string") from None
+
+
 def validate_data(spec: KindSpec, channel: Channel, event_type: str, data: object) -> BaseModel:
     """Validate an envelope's `data` against the kind's model for this channel and type."""
     model: type[BaseModel]
@@ -82,6 +91,7 @@ def parse_message(topic: str, payload: bytes) -> DeviceMessage:
         raw = json.loads(text)
     except ValueError:
         raise ContractError("malformed-json") from None
+    check_unicode(raw)
     try:
         spec = get_kind(parsed.kind)
     except KeyError:

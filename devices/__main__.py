@@ -1,18 +1,29 @@
-"""`python -m devices`: run the simulated fleet (command line)."""
+"""`python -m devices`: run the simulated fleet (command line). See devices/README.md."""
 
 from __future__ import annotations
 
 import logging
+import signal
+import threading
+from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.logging import RichHandler
+from rich.text import Text
 
-from contracts.fleet import DEFAULT_FLEET, load_fleet
-from devices.runner import FleetRunner
+from contracts.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
+from devices.clock import parse_speed, speed_label
+from devices.daily import CHONGQING
+from devices.runner import FleetRunner, Status, StatusLog
 from devices.session import BrokerAddress
 
 app = typer.Typer(add_completion=False, help="The simulated Lijia Street fleet.")
+log = logging.getLogger("devices")
 
 
 @app.callback()
@@ -20,30 +31,138 @@ def main() -> None:
     """The simulated Lijia Street fleet."""
 
 
+def _speed(value: str) -> str:
+    try:
+        parse_speed(value)
+    except ValueError:
+        raise typer.BadParameter("a positive number (1 = real time) or 'max'") from None
+    return value
+
+
+def _start(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise typer.BadParameter("an ISO date or date-time, e.g. 2026-11-23T07:00") from None
+    return value
+
+
+def parse_start(value: str | None) -> datetime | None:
+    """ISO date or date-time; without an offset it is Chongqing time (a date alone: midnight)."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo is not None else at.replace(tzinfo=CHONGQING)
+
+
 @app.command()
 def run(
     fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
+    devices: Annotated[
+        int | None,
+        typer.Option(
+            envvar=FLEET_SIZE_ENV,
+            min=1,
+            help="street size N (Fleet.scaled): the fleet's devices, then copies of them",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(envvar="LIJIA_MQTT_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="LIJIA_MQTT_PORT")] = 1883,
     protocol: Annotated[str, typer.Option(envvar="LIJIA_MQTT_PROTOCOL")] = "5",
     credentials_dir: Annotated[Path, typer.Option(envvar="LIJIA_CREDENTIALS_DIR")] = Path(
         "var/credentials"
     ),
-    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1.0,
+    speed: Annotated[
+        str,
+        typer.Option(
+            callback=_speed,
+            help="simulated seconds per real second (1 = real time, 60 = a minute a second), "
+            "or 'max': as fast as the broker takes it",
+        ),
+    ] = "1",
     seed: Annotated[int | None, typer.Option(help="defaults to the fleet file's seed")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            callback=_start,
+            help="simulated start, ISO date or date-time (Chongqing time unless it has an "
+            "offset; a date alone is midnight). Default: now",
+        ),
+    ] = None,
+    hours: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="stop after this many simulated hours (default: until Ctrl-C / SIGTERM)"
+        ),
+    ] = None,
     only: Annotated[list[str] | None, typer.Option(help="run only these device ids")] = None,
+    status_every: Annotated[
+        float, typer.Option(min=0.1, help="seconds between status lines when not on a terminal")
+    ] = 10.0,
+    connect_timeout: Annotated[
+        float,
+        typer.Option(min=0, help="start the clock then, even if some devices are not online"),
+    ] = 30.0,
 ) -> None:
-    """Connect every device of the fleet and let the street live until Ctrl-C / SIGTERM."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Connect every device of the fleet and let the street live until Ctrl-C / SIGTERM (or for
+    --hours of simulated time). Same fleet file, seed and --start: same events, at any speed."""
+    console = Console(stderr=True)
+    live_line = console.is_terminal
+    handler: logging.Handler = (
+        RichHandler(console=console, show_path=False) if live_line else logging.StreamHandler()
+    )
+    fmt = "%(message)s" if live_line else "%(asctime)s %(levelname)s %(name)s %(message)s"
+    logging.basicConfig(level=logging.INFO, format=fmt, handlers=[handler])
+    pace = parse_speed(speed)
+    street = load_fleet(fleet, devices)
     runner = FleetRunner(
-        load_fleet(fleet),
+        street,
         credentials_dir,
         BrokerAddress(host, port, protocol),
-        speed=speed,
+        speed=pace,
         seed=seed,
+        start=parse_start(start),
         only=set(only) if only else None,
+        hours=hours,
+        connect_timeout=connect_timeout,
     )
-    runner.run_forever()
+    until = f", for {hours:g} simulated hours" if hours is not None else ""
+    log.info(
+        "Lijia Street: %d devices, seed %d, speed %s, start %s CST, %.1f journeys/h%s",
+        len(runner.sessions),
+        runner.seed,
+        speed_label(pace),
+        runner.clock.start.astimezone(CHONGQING).strftime("%Y-%m-%d %H:%M:%S"),
+        street.journeys_per_hour,
+        until,
+    )
+    stopping = threading.Event()
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    status = StatusLog(log.info, pace)
+    if live_line:
+        with Live(Text("connecting…"), console=console, refresh_per_second=4) as live:
+
+            def show(s: Status) -> None:
+                live.update(Text(status.line(s)))
+
+            runner.run(stopping, show, status_every=0.5)
+    else:
+        runner.run(stopping, status, status_every=status_every)
+    final = runner.status()
+    log.info(
+        "stopped at %s CST: %d messages published (%d events), %d errors, %d journeys",
+        final.sim_now.astimezone(CHONGQING).strftime("%Y-%m-%d %H:%M:%S"),
+        final.published,
+        final.events,
+        final.errors,
+        final.journeys,
+    )
 
 
 if __name__ == "__main__":

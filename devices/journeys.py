@@ -65,7 +65,9 @@ class JourneyPlanner:
         self.route = tuple(route)
         first = self.route[0].kind
         self.gates = [i for i, s in enumerate(specs) if s.kind == first]
-        self.weights = [max(specs[i].rates.get("arrivals_per_hour", 120.0), 0.001) for i in self.gates]
+        self.weights = [
+            max(specs[i].rates.get("arrivals_per_hour", 120.0), 0.001) for i in self.gates
+        ]
         self.by_kind = {
             leg.kind: [i for i, s in enumerate(specs) if s.kind == leg.kind] for leg in self.route
         }

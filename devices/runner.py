@@ -40,6 +40,7 @@ from types import FrameType
 
 from contracts.fleet import Fleet
 from devices.clock import SimClock, speed_label
+from devices.daily import CHONGQING
 from devices.loop import MqttLoop, raise_fd_limit
 from devices.session import BrokerAddress, DeviceSession, FleetStats
 from devices.street import Street
@@ -166,8 +167,8 @@ class FleetRunner:
                 self._all_started = True
 
     def _street_online(self) -> bool:
-        answered = sum(s.online or s.refused for s in self.sessions)
-        return not self._to_connect and answered == len(self.sessions)
+        answered = self.stats.connected + len(self.stats.refused)
+        return not self._to_connect and answered >= len(self.sessions)
 
     def _begin(self) -> None:
         while not self._all_started:
@@ -237,10 +238,16 @@ class FleetRunner:
             errors=self.stats.errors,
             dropped=self.stats.dropped,
             backlog=self.stats.backlog,
-            sim_now=self.clock.now() if self.phase != "connecting" else self.clock.start,
+            sim_now=self._sim_now(),
             journeys=self.street.journeys_started,
             rss_mb=rss_mb(),
         )
+
+    def _sim_now(self) -> datetime:
+        if self.phase == "connecting":
+            return self.clock.start
+        now = self.clock.now()
+        return min(now, self.end) if self.end is not None else now
 
     def run(
         self,
@@ -305,27 +312,23 @@ class StatusLog:
             msg_rate = (s.published - self._last[1]) / dt
             ev_rate = (s.events - self._last[2]) / dt
         self._last = (now, s.published, s.events)
-        sim = s.sim_now.astimezone(CHONGQING_TZ).strftime("%a %Y-%m-%d %H:%M:%S")
+        sim = s.sim_now.astimezone(CHONGQING).strftime("%a %Y-%m-%d %H:%M:%S CST")
         parts = [
             f"{s.phase}",
-            f"devices {s.connected}/{s.total} online",
-            f"events {ev_rate:,.0f}/s (all messages {msg_rate:,.0f}/s)",
-            f"errors {s.errors}",
-            f"sim {sim} CST ({speed_label(self.speed)})",
-            f"journeys {s.journeys}",
+            f"{s.connected}/{s.total} online",
+            f"{ev_rate:,.0f} events/s ({msg_rate:,.0f} msg/s)",
+            f"{s.errors} errors",
+            f"sim {sim} ({speed_label(self.speed)})",
+            f"{s.journeys} journeys",
             f"backlog {s.backlog}",
         ]
         if s.refused:
-            parts.append(f"refused {s.refused}")
+            parts.append(f"{s.refused} refused")
         if s.dropped:
-            parts.append(f"dropped {s.dropped}")
+            parts.append(f"{s.dropped} dropped")
         if s.rss_mb is not None:
-            parts.append(f"rss {s.rss_mb:.0f} MB")
-        return " | ".join(parts)
+            parts.append(f"{s.rss_mb:.0f} MB")
+        return " · ".join(parts)
 
     def __call__(self, s: Status) -> None:
         self.write(self.line(s))
-
-
-# Imported late to keep the module header about running; daily owns Chongqing time.
-from devices.daily import CHONGQING as CHONGQING_TZ  # noqa: E402

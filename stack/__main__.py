@@ -16,7 +16,9 @@ from typing import Annotated
 import httpx
 import typer
 
-from contracts.fleet import DEFAULT_FLEET, load_fleet
+from contracts.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
+from devices.clock import parse_speed
+from devices.loop import raise_fd_limit
 from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port, port_is_free
@@ -24,14 +26,25 @@ from stack.ports import free_port, port_is_free
 app = typer.Typer(add_completion=False, help="Run Lijia Street on this machine.")
 log = logging.getLogger("stack")
 
+# The street's size, the same N for credentials, simulator and backend (contracts.fleet).
+DevicesOption = Annotated[
+    int | None,
+    typer.Option(
+        envvar=FLEET_SIZE_ENV,
+        min=1,
+        help="street size N (Fleet.scaled): the fleet's devices, then copies of them",
+    ),
+]
+
 
 @app.command("credentials")
 def make_credentials(
     fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
     out: Annotated[Path, typer.Option(envvar="LIJIA_CREDENTIALS_DIR")] = Path("var/credentials"),
+    devices: DevicesOption = None,
 ) -> None:
     """Generate one MQTT credential per device (and the backend's) for the fleet."""
-    creds = credentials.generate(load_fleet(fleet), out)
+    creds = credentials.generate(load_fleet(fleet, devices), out)
     typer.echo(f"wrote {out}/passwd and {out}/secrets.json for {len(creds.devices)} devices")
 
 
@@ -56,7 +69,14 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
 @app.command()
 def up(
     fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
-    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1.0,
+    speed: Annotated[
+        str,
+        typer.Option(
+            help="simulated seconds per real second (1 = real time), or 'max': as fast as "
+            "the broker takes it"
+        ),
+    ] = "1",
+    devices: DevicesOption = None,
     var: Annotated[Path, typer.Option(help="folder for the database, logs, credentials")] = Path(
         "var"
     ),
@@ -66,13 +86,20 @@ def up(
     console: Annotated[bool, typer.Option(help="start the Streamlit console")] = True,
 ) -> None:
     """Start broker, backend, devices and console; print their addresses; Ctrl-C stops all."""
+    try:
+        pace = parse_speed(speed)
+    except ValueError:
+        raise typer.BadParameter("a positive number or 'max'", param_hint="--speed") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     var = var.resolve()
     logs = var / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     cred_dir = var / "credentials"
-    credentials.generate(load_fleet(fleet), cred_dir)
+    street = load_fleet(fleet, devices)
+    credentials.generate(street, cred_dir)
+    # One socket per device in the broker (a child: it inherits the limit) and the simulator.
+    raise_fd_limit(len(street.devices) + 1024)
     key_file = var / "api_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(24))
@@ -97,8 +124,12 @@ def up(
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
         # An accelerated street runs its device clocks ahead of ours on purpose.
-        **({"LIJIA_MAX_CLOCK_SKEW_S": "0"} if speed != 1 else {}),
+        **({"LIJIA_MAX_CLOCK_SKEW_S": "0"} if pace != 1 else {}),
     }
+    # Backend and simulator load the same street (load_fleet(file, size)).
+    env.pop(FLEET_SIZE_ENV, None)
+    if devices is not None:
+        env[FLEET_SIZE_ENV] = str(devices)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def spawn(name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
@@ -118,7 +149,7 @@ def up(
     try:
         backend = spawn("backend", [sys.executable, "-m", "backend"])
         _wait_http(f"http://127.0.0.1:{api_port}/health", backend)
-        spawn("devices", [sys.executable, "-m", "devices", "run", "--speed", str(speed)])
+        spawn("devices", [sys.executable, "-m", "devices", "run", "--speed", speed])
         if console:
             ui = spawn(
                 "console",

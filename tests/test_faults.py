@@ -256,3 +256,35 @@ def test_slow_database_under_a_burst(
         assert max(seen_lag) > 0  # a backlog formed and was worked off
     finally:
         backend.stop()
+
+
+def test_a_row_the_database_refuses_is_isolated_not_retried_forever(
+    broker: BrokerProcess,
+    creds_dir: Path,
+    creds: Credentials,
+    own_postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
+    try:
+        own_postgres.sql(
+            "lijia_fault",
+            """
+            CREATE FUNCTION refuse() RETURNS trigger AS $$
+            BEGIN IF NEW.event_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF;
+            RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER refuse BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION refuse();
+        """,
+        )
+        dev = DeviceClient(broker.port, "gate-north", creds.devices["gate-north"])
+        good = [dev.envelope() for _ in range(20)]
+        poison = dev.envelope().model_copy(update={"event_id": "poison"})
+        for env in [*good[:10], poison, *good[10:]]:
+            dev.send(env)
+        dev.close()
+        wait_until(lambda: {e.event_id for e in good} <= set(backend.event_ids()), timeout=60)
+        assert "poison" not in backend.event_ids()
+        reasons = wait_until(lambda: backend.health()["dead_letter_reasons"])
+        assert reasons == {"storage-error": 1}
+    finally:
+        backend.stop()

@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         init_db(engine)
-        provision(engine, load_fleet(settings.fleet_file))
+        provision(engine, load_fleet(settings.fleet_file, settings.fleet_size))
         live = Broadcaster()
         live.bind(asyncio.get_running_loop())
         alarm_engine = AlarmEngine(offline_after_s=settings.offline_alarm_after_s)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlmodel import Session
 
 from backend.api.context import AppContext
@@ -40,6 +44,10 @@ def _scope_of(ctx: AppContext, presented: str) -> str | None:
     return found
 
 
+# Writes are rate-limited per key (moving window, in memory: per backend process).
+_limiter = MovingWindowRateLimiter(MemoryStorage())
+
+
 def require_scope(needed: Scope) -> Callable[..., str]:
     def check(
         ctx: CtxDep, x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None
@@ -51,6 +59,14 @@ def require_scope(needed: Scope) -> Callable[..., str]:
             raise HTTPException(401, "unknown API key")
         if SCOPE_RANK[scope] < SCOPE_RANK[needed]:
             raise HTTPException(403, f"this key's scope is {scope!r}; {needed!r} is needed")
+        # Keyed by a digest: the key itself is never kept outside the settings.
+        who = hashlib.sha256(x_api_key.encode()).hexdigest()[:16]
+        if not _limiter.hit(parse(ctx.settings.write_rate_limit), "writes", who):
+            raise HTTPException(
+                429,
+                f"too many writes: at most {ctx.settings.write_rate_limit} per key",
+                headers={"Retry-After": "1"},
+            )
         return scope
 
     return check

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.envelope import Identifier, Token
+from contracts.validation import ContractError, check_unicode
+
+# Database row ids fit in 63 bits; larger numbers are a 422, not a database error.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _storable(value: str) -> str:
+    try:
+        check_unicode(value)
+    except ContractError as exc:
+        raise ValueError(exc.reason) from None
+    return value
+
+
+# Free text that a database can store (no lone UTF-16 surrogates).
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class DevicePublic(BaseModel):

@@ -227,8 +227,9 @@ class MedicineCabinetBehaviour(Behaviour):
             return [Emission(Channel.EVENTS, "stock-out", out, correlation)]
         quantity = min(wanted, self.stock[slot])
         self.stock[slot] -= quantity
+        resident = resident or self.population.pick(rng)
         given = contract.MedicineDispensed(
-            slot=slot + 1, sku=sku, quantity=quantity, resident=resident or self.population.pick(rng)
+            slot=slot + 1, sku=sku, quantity=quantity, resident=resident
         )
         events = [Emission(Channel.EVENTS, "medicine-dispensed", given, correlation)]
         if self.stock[slot] <= self.low and not self.low_flagged[slot]:

@@ -6,15 +6,19 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 
 from backend.alarms import clear_alarm
 from backend.api.deps import CtxDep, Operator, SessionDep
+from backend.api.schemas import MAX_ROW_ID, Text
 from backend.models import Alarm, AlarmNote, table
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
+
+AlarmId = Annotated[int, FastPath(ge=1, le=MAX_ROW_ID)]
 
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
 
@@ -52,13 +56,13 @@ class AlarmPublic(BaseModel):
 class AlarmAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(default="operator", min_length=1, max_length=64, pattern=r"^[\w .@-]+$")
-    comment: str | None = Field(default=None, max_length=500)
+    comment: Text | None = Field(default=None, max_length=500)
 
 
 class CommentBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(default="operator", min_length=1, max_length=64, pattern=r"^[\w .@-]+$")
-    text: str = Field(min_length=1, max_length=500)
+    text: Text = Field(min_length=1, max_length=500)
 
 
 StatusFilter = Literal["open", "active", "acknowledged", "cleared", "all"]
@@ -106,13 +110,13 @@ def _load(session: SessionDep, alarm_id: int) -> AlarmPublic:
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
-def get_alarm(alarm_id: int, session: SessionDep) -> AlarmPublic:
+def get_alarm(alarm_id: AlarmId, session: SessionDep) -> AlarmPublic:
     return _load(session, alarm_id)
 
 
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
 def acknowledge(
-    alarm_id: int, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
+    alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:
@@ -140,7 +144,7 @@ def acknowledge(
 
 @router.post("/{alarm_id}/clear", response_model=AlarmPublic)
 def clear(
-    alarm_id: int, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
+    alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     alarm = session.get(Alarm, alarm_id)
     if alarm is None:
@@ -157,7 +161,7 @@ def clear(
 
 @router.post("/{alarm_id}/comments", response_model=AlarmPublic, status_code=201)
 def comment(
-    alarm_id: int, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
+    alarm_id: AlarmId, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     if session.get(Alarm, alarm_id) is None:
         raise HTTPException(404, "no such alarm")

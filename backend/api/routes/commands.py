@@ -16,7 +16,7 @@ from backend.publisher import PublishError
 from contracts.catalogue import get_kind
 from contracts.envelope import Command, new_id
 from contracts.topics import Channel, Topic
-from contracts.validation import dumps
+from contracts.validation import ContractError, check_unicode, dumps
 
 router = APIRouter(tags=["commands"])
 
@@ -44,7 +44,10 @@ def send_command(
     if body.name not in spec.commands:
         raise HTTPException(422, f"kind {device.kind!r} has no command {body.name!r}")
     try:
+        check_unicode(body.params)
         params = spec.commands[body.name].model_validate(body.params)
+    except ContractError as exc:
+        raise HTTPException(422, exc.reason) from None
     except ValidationError as exc:
         fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
         raise HTTPException(422, f"invalid params: {','.join(fields)}") from None

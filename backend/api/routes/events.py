@@ -15,13 +15,19 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
 
 from backend.api.deps import CtxDep, Operator, SessionDep
-from backend.api.schemas import EventPublic, EventsPublic, InjectAccepted, InjectRequest
+from backend.api.schemas import (
+    MAX_ROW_ID,
+    EventPublic,
+    EventsPublic,
+    InjectAccepted,
+    InjectRequest,
+)
 from backend.models import Device, Event
 from backend.publisher import PublishError
 from contracts.catalogue import get_kind
 from contracts.envelope import Envelope, new_id
 from contracts.topics import Channel, Topic
-from contracts.validation import ContractError, dumps, validate_data
+from contracts.validation import ContractError, check_unicode, dumps, validate_data
 
 router = APIRouter(prefix="/events", tags=["events"])
 csv_router = APIRouter(tags=["events"])
@@ -66,7 +72,7 @@ FilterDep = Annotated[EventFilter, Depends()]
 def list_events(
     session: SessionDep,
     where: FilterDep,
-    cursor: Annotated[int | None, Query(ge=1)] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventsPublic:
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
@@ -140,6 +146,7 @@ def inject_event(
         raise HTTPException(404, "no such device")
     spec = get_kind(device.kind)
     try:
+        check_unicode(body.data)
         data = validate_data(spec, Channel.EVENTS, body.type, body.data)
     except ContractError as exc:
         raise HTTPException(422, exc.reason) from None

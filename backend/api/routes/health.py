@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -41,6 +43,8 @@ def health(ctx: CtxDep) -> Health:
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterPublic])
-def dead_letters(session: SessionDep, limit: int = 100) -> list[DeadLetterPublic]:
+def dead_letters(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[DeadLetterPublic]:
     rows = session.exec(select(DeadLetter).order_by(col(DeadLetter.id).desc()).limit(limit))
     return [DeadLetterPublic.model_validate(r) for r in rows.all()]
