@@ -1,4 +1,9 @@
-"""Residents as pseudonyms: a keyed hash of an index, never a name, photo or face template."""
+"""Residents as pseudonyms: a keyed hash of their registration, never a name, photo or template.
+
+Each simulated resident has a raw identifier, the household registration the community's own
+systems enrol them with (what a gate's local face database is keyed by). It stays inside the
+simulated device: what travels is the pseudonym derived from it.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,16 @@ class Population:
         # Thousands of devices pick from the same residents: hash each one once.
         self._refs: dict[int, str] = {}
 
+    @staticmethod
+    def raw_id(index: int) -> str:
+        """The resident's registration number on Lijia Street (never published)."""
+        return f"LJ{index:07d}"
+
     def ref(self, index: int) -> str:
         ref = self._refs.get(index)
         if ref is None:
-            digest = hmac.new(self._key, str(index).encode(), hashlib.sha256).hexdigest()
+            raw = self.raw_id(index).encode()
+            digest = hmac.new(self._key, raw, hashlib.sha256).hexdigest()
             ref = self._refs[index] = f"r-{digest[:16]}"
         return ref
 

@@ -1,0 +1,413 @@
+"""The simulator end to end: `python -m devices run` through Mosquitto into the backend.
+
+- Two simulated days (a Sunday and a Monday, from local midnight, at `--speed max`) checked on
+  what the backend stored: the shape of the day per kind, schools on the weekday only, quiet
+  hours, linked journeys.
+- Determinism through the real MQTT path: the same seed, twice at max speed and once
+  accelerated, gives the same (device, seq, type, ts, correlation, data) as the pure street.
+- An operator command to one device of each of the seven kinds, answered and applied.
+- The street's size: one N for credentials (`stack credentials --devices`), simulator
+  (`--devices`) and backend (`LIJIA_FLEET_SIZE`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from contracts.envelope import Envelope
+from contracts.fleet import FLEET_SIZE_ENV, Fleet, load_fleet
+from devices import daily
+from devices.street import Street
+from stack import credentials
+from stack.broker import BrokerProcess
+from tests.helpers import ROOT, BackendProcess, wait_until
+
+pytestmark = pytest.mark.integration
+
+STREET_SIZE = 30  # the 24 devices of the fleet file and 6 copies (the gates again)
+# What runs for the two-day check: every kind, the shipped rates, fewer gates (they dominate).
+DAY_DEVICES = (
+    "gate-north", "gate-east", "book-house-lijia", "book-house-smart-park",
+    "cabinet-civic-centre", "service-centre-lijia", "school-lijia-experimental",
+    "school-lijia-middle", "stereo-lijia-garden-square", "stereo-smart-park",
+    "property-app-lijia-garden",
+)  # fmt: skip
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("LIJIA_")}
+
+
+def coming_sunday() -> date:
+    """Midnight of a Sunday near today (device clocks run ahead; the backend allows it below),
+    so the stored events are well inside the retention period whenever the test runs."""
+    today = datetime.now(daily.CHONGQING).date()
+    return today + timedelta(days=(6 - today.weekday()) % 7)
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=daily.CHONGQING)
+
+
+def street() -> Fleet:
+    return load_fleet(size=STREET_SIZE)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    # Storage runs on both databases elsewhere; this is about the simulated street.
+    return f"sqlite:///{tmp_path / 'lijia.db'}"
+
+
+@pytest.fixture(scope="module")
+def creds_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Credentials for a street of STREET_SIZE devices, made by the CLI as a user would."""
+    out = tmp_path_factory.mktemp("credentials")
+    done = subprocess.run(
+        [sys.executable, "-m", "stack", "credentials", "--devices", str(STREET_SIZE),
+         "--out", str(out)],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert f"for {STREET_SIZE} devices" in done.stdout
+    return out
+
+
+@pytest.fixture
+def backend(
+    broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
+) -> Iterator[BackendProcess]:
+    env = {
+        FLEET_SIZE_ENV: str(STREET_SIZE),
+        # Simulated days run ahead of the wall clock on purpose.
+        "LIJIA_MAX_CLOCK_SKEW_S": "0",
+    }
+    proc = BackendProcess(
+        broker.port, creds_dir, database_url, tmp_path / "backend", extra_env=env
+    ).start()
+    yield proc
+    proc.stop()
+
+
+class Simulator:
+    """`python -m devices run` as a subprocess; its log is kept for failure messages."""
+
+    def __init__(self, port: int, creds_dir: Path, log: Path, *args: str) -> None:
+        self.log = log
+        cmd = [sys.executable, "-m", "devices", "run", "--port", str(port),
+               "--credentials-dir", str(creds_dir), "--devices", str(STREET_SIZE),
+               "--status-every", "2", *args]  # fmt: skip
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def wait(self, timeout: float) -> None:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"simulator still running: {self.text()[-3000:]}") from None
+        assert code == 0, self.text()[-3000:]
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def pure_street(fleet: Fleet, start: datetime, hours: float, only: set[str] | None = None) -> list[
+    tuple[Any, ...]
+]:  # fmt: skip
+    """What the devices publish, computed without MQTT: (device, seq, type, ts, corr, data)."""
+    s = Street(fleet, only=only)
+    s.start(start)
+    seq: Counter[str] = Counter()
+    out = []
+    for i, ts, e in s.run(start + timedelta(hours=hours)):
+        device = s.specs[i].id
+        data = e.data.model_dump(mode="json", exclude_none=True)
+        out.append((device, seq[device], e.type, ts, e.correlation_id, data))
+        seq[device] += 1
+    return sorted(out, key=lambda row: (row[0], row[1]))
+
+
+def stored_events(backend: BackendProcess) -> list[dict[str, Any]]:
+    """Every stored event (events channel) through the CSV export: one request."""
+    resp = httpx.get(backend.url + "/events.csv", timeout=60)
+    resp.raise_for_status()
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    for row in rows:
+        row["ts"] = instant(row["ts"])
+        row["data"] = json.loads(row["data"])
+    return rows
+
+
+def instant(text: str) -> datetime:
+    """A stored timestamp (SQLite gives it back without an offset: it is UTC)."""
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def hourly(stats: dict[str, Any], kind: str, stat: str) -> Counter[int]:
+    """Counts of one headline figure per local hour of the day."""
+    out: Counter[int] = Counter()
+    for row in stats["hourly"]:
+        if row["kind"] == kind and row["stat"] == stat:
+            out[daily.local(instant(row["hour"])).hour] += row["count"]
+    return out
+
+
+def per_hour(counts: Counter[int], hours: range | tuple[int, ...]) -> float:
+    return sum(counts[h] for h in hours) / len(hours)
+
+
+# -- two days on the street, checked on what was stored ------------------------------------------
+def test_two_days_of_the_street_stored_with_their_shape(
+    broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
+) -> None:
+    sunday = coming_sunday()
+    monday = sunday + timedelta(days=1)
+    start = local_midnight(sunday)
+    expected = pure_street(street(), start, 48, set(DAY_DEVICES))
+    only = [arg for device in DAY_DEVICES for arg in ("--only", device)]
+    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--speed", "max",
+                    "--start", sunday.isoformat(), "--hours", "48", *only)  # fmt: skip
+    sim.wait(90)
+    assert "speed max" in sim.text() and "seed 2026" in sim.text()
+    wait_until(lambda: backend.health()["stored"] >= len(expected), timeout=60)
+    health = backend.health()
+    assert health["stored"] == len(expected) and health["dead_lettered"] == 0, health
+
+    weekday = backend.get("/stats", day=monday.isoformat())
+    weekend = backend.get("/stats", day=sunday.isoformat())
+    # Gates: morning rush (07-09) and evening (17-20) against the night.
+    entries = hourly(weekday, "gate", "entries")
+    night = max(per_hour(entries, range(1, 5)), 1.0)
+    assert per_hour(entries, (7, 8)) > 8 * night, entries
+    assert per_hour(entries, (17, 18, 19)) > 8 * night, entries
+    assert per_hour(entries, (7, 8)) > 1.5 * per_hour(entries, (13, 14, 15)), entries
+    # Book houses and stereos live in the evening.
+    borrowed = hourly(weekday, "book-house", "borrowed")
+    assert per_hour(borrowed, range(16, 21)) > 2 * per_hour(borrowed, range(7, 12)), borrowed
+    tracks = hourly(weekday, "stereo", "tracks")
+    assert per_hour(tracks, range(18, 22)) > 4 * per_hour(tracks, range(9, 15)), tracks
+    # Schools: Monday only.
+    assert sum(hourly(weekend, "school", "arrivals").values()) == 0
+    assert sum(hourly(weekday, "school", "arrivals").values()) > 900
+
+    events = stored_events(backend)
+    by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ev in events:
+        by_kind[ev["kind"]].append(ev)
+    windows = {
+        "student-arrived": daily.SCHOOL_ARRIVALS,
+        "picked-up": daily.SCHOOL_PICKUPS,
+        "student-departed": daily.SCHOOL_PICKUPS,
+        "visitor-registered": daily.SCHOOL_DAY,
+    }
+    assert by_kind["school"]
+    for ev in by_kind["school"]:
+        assert daily.local_date(ev["ts"]) == monday, ev
+        assert windows[ev["type"]].contains(ev["ts"]), ev
+
+    # Quiet hours: a violation only in them, and every loud track started in them is reported
+    # (and the limiter turns it down) at that very instant.
+    limits = {d.id: d.rates["quiet_volume_max"] for d in street().devices if d.kind == "stereo"}
+    stereo = by_kind["stereo"]
+    violations = {(e["device_id"], e["ts"]) for e in stereo if e["type"] == "quiet-hours-violation"}
+    assert violations
+    assert all(daily.QUIET_HOURS.contains(ts) for _, ts in violations)
+    for e in stereo:
+        if e["type"] == "track-started" and daily.QUIET_HOURS.contains(e["ts"]):
+            loud = e["data"]["volume"] > limits[e["device_id"]]
+            assert loud == ((e["device_id"], e["ts"]) in violations), e
+        if e["type"] == "volume-changed" and e["data"]["by"] == "limiter":
+            assert (e["device_id"], e["ts"]) in violations, e
+
+    # Linked journeys: one id across a gate, a book house, a cabinet and a property app.
+    journeys: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ev in events:
+        if (ev["correlation_id"] or "").startswith("journey-"):
+            journeys[ev["correlation_id"]].append(ev)
+    assert len(journeys) > 100
+    linked = 0
+    for trip in journeys.values():
+        kinds = {e["kind"] for e in trip}
+        if len(kinds) >= 3:
+            linked += 1
+            assert len({e["device_id"] for e in trip}) >= 3
+            times = sorted(e["ts"] for e in trip if e["type"] != "book-returned")
+            assert times[-1] - times[0] < timedelta(hours=30)
+    assert linked > 0.9 * len(journeys)
+
+
+# -- determinism through the real MQTT path ------------------------------------------------------
+class Recorder:
+    """Subscribes as the backend user to every device's events and telemetry."""
+
+    def __init__(self, port: int, password: str) -> None:
+        self.messages: list[bytes] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"recorder-{time.monotonic_ns()}",
+            protocol=mqtt.MQTTv5,
+        )  # fmt: skip
+        self.client.username_pw_set(credentials.BACKEND_USER, password)
+        self.client.on_message = self._on_message
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe([("lijia/+/+/events", 1), ("lijia/+/+/telemetry", 1)])
+        assert subscribed.wait(10)
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.messages.append(msg.payload)
+
+    def take(self, count: int) -> list[tuple[Any, ...]]:
+        """Wait for `count` messages (and a moment for any extra), then hand them over."""
+        wait_until(lambda: len(self.messages) >= count, timeout=60)
+        time.sleep(0.5)
+        with self.lock:
+            taken, self.messages = self.messages, []
+        rows = []
+        for payload in taken:
+            env = Envelope.model_validate_json(payload)
+            rows.append((env.device_id, env.seq, env.type, env.ts, env.correlation_id, env.data))
+        return sorted(rows, key=lambda row: (row[0], row[1]))
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_same_seed_same_events_through_mqtt_at_any_speed(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path
+) -> None:
+    monday = coming_sunday() + timedelta(days=1)
+    start = local_midnight(monday) + timedelta(hours=17)  # the evening: journeys, music, readers
+    hours = 2.0
+    expected = pure_street(street(), start, hours)
+    assert any((row[4] or "").startswith("journey-") for row in expected)
+    recorder = Recorder(broker.port, credentials.load(creds_dir).backend_password)
+    try:
+        runs = []
+        for n, speed in enumerate(("max", "max", "1800")):
+            sim = Simulator(broker.port, creds_dir, tmp_path / f"devices-{n}.log", "--speed", speed,
+                            "--start", start.isoformat(), "--hours", str(hours), "--seed", "2026")  # fmt: skip
+            sim.wait(60)
+            runs.append(recorder.take(len(expected)))
+    finally:
+        recorder.close()
+    # Identical apart from wall-clock fields (event ids, boot ids, availability timestamps).
+    assert runs[0] == expected
+    assert runs[1] == expected
+    assert runs[2] == expected
+
+
+# -- one command to each kind; the street's size everywhere --------------------------------------
+def command(backend: BackendProcess, device: str, name: str, **params: Any) -> dict[str, Any]:
+    resp = backend.post(f"/devices/{device}/commands", {"name": name, "params": params})
+    assert resp.status_code == 202, resp.text
+    cid = resp.json()["command_id"]
+
+    def final() -> dict[str, Any] | None:
+        cmd: dict[str, Any] = backend.get(f"/commands/{cid}")
+        return cmd if cmd["status"] not in ("pending", "sent", "accepted") else None
+
+    return wait_until(final, timeout=30)  # type: ignore[no-any-return]
+
+
+def telemetry(backend: BackendProcess, device: str) -> dict[str, Any]:
+    return backend.get(f"/devices/{device}")["telemetry"]  # type: ignore[no-any-return]
+
+
+def test_every_kind_obeys_a_command_on_a_street_of_n_devices(
+    broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
+) -> None:
+    ids = {d.id for d in street().devices}
+    assert len(ids) == STREET_SIZE and "gate-north-c1" in ids
+    assert set(credentials.load(creds_dir).devices) == ids
+    assert {d["device_id"] for d in backend.get("/devices")["data"]} == ids
+    monday = coming_sunday() + timedelta(days=1)
+    start = local_midnight(monday) + timedelta(hours=18)
+    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--speed", "120",
+                    "--start", start.isoformat())  # fmt: skip
+    try:
+        wait_until(
+            lambda: all(d["availability"] == "online" for d in backend.get("/devices")["data"]),
+            timeout=30,
+        )
+        assert f"{STREET_SIZE} devices" in sim.text()
+        for device in ("gate-north", "cabinet-civic-centre", "book-house-lijia",
+                       "service-centre-lijia", "school-lijia-middle", "stereo-smart-park",
+                       "gate-north-c1"):  # fmt: skip
+            wait_until(lambda d=device: telemetry(backend, d))
+
+        def obeys(device: str, name: str, field: str, value: Any, **params: Any) -> None:
+            assert telemetry(backend, device).get(field) != value
+            result = command(backend, device, name, **params)
+            assert result["status"] == "succeeded", result
+            wait_until(lambda: telemetry(backend, device).get(field) == value)
+
+        obeys("gate-north", "lock-down", "lockdown", True, reason="drill")
+        obeys("gate-north-c1", "lock-down", "door", "locked")  # a copy is a device like any
+        obeys("cabinet-civic-centre", "lock", "locked", True)
+        obeys("book-house-lijia", "lights-off", "lights", False)
+        obeys("service-centre-lijia", "open-counter", "counters_open", 4)
+        obeys("school-lijia-middle", "lock-down", "gate", "locked")
+        obeys("stereo-smart-park", "set-quiet-hours", "quiet_hours",
+              {"start": "23:00", "end": "06:00"}, start="23:00", end="06:00", max_volume=30)  # fmt: skip
+        # The property app needs a request to act on: escalate the newest one.
+        created = wait_until(
+            lambda: backend.get("/events", kind="property-app", type="request-created")["data"],
+            timeout=30,
+        )
+        request = created[0]
+        request_id = request["data"]["request_id"]
+        result = command(backend, request["device_id"], "escalate", request_id=request_id)
+        assert result["status"] == "succeeded", result
+
+        def escalated() -> bool:
+            page = backend.get("/events", device_id=request["device_id"], type="request-escalated")
+            return any(
+                e["data"]["request_id"] == request_id and e["data"]["reason"] == "operator"
+                for e in page["data"]
+            )
+
+        wait_until(escalated)
+        assert sum(1 for _ in _kinds_commanded(backend)) == 7
+    finally:
+        sim.stop()
+    assert "0 errors" in sim.text()
+
+
+def _kinds_commanded(backend: BackendProcess) -> Iterator[str]:
+    kinds = {d["device_id"]: d["kind"] for d in backend.get("/devices")["data"]}
+    done = {kinds[c["device_id"]] for c in backend.get("/commands") if c["status"] == "succeeded"}
+    yield from sorted(done)
