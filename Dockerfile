@@ -29,6 +29,7 @@ COPY backend/ backend/
 COPY ui/ ui/
 COPY stack/ stack/
 COPY broker_config/ broker_config/
+COPY .streamlit/ .streamlit/
 
 # Dependencies are bounded in pyproject.toml; `.` is this project, not a package to pin.
 RUN pip install --no-cache-dir . \

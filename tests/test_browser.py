@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 from stack.broker import BrokerProcess
+from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import API_KEY, ROOT, BackendProcess, wait_until
+from tests.helpers import API_KEY, ROOT, BackendProcess, DeviceClient, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -117,10 +118,19 @@ def browser() -> Iterator[Any]:
 
 
 def settle(page: Any) -> None:
-    """Wait until every chart on the page has been drawn."""
+    """Wait until every chart on the page has been drawn and the page stopped growing (the same
+    height at two polls half a second apart)."""
     page.wait_for_function(
-        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
-                 .every(c => c.querySelector('canvas, svg'))""",
+        """() => {
+            const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+            const drawn = charts.every(c => c.querySelector('canvas, svg'));
+            const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+            const height = main ? main.scrollHeight : 0;
+            const steady = drawn && window.__lijiaHeight === height;
+            window.__lijiaHeight = height;
+            return steady;
+        }""",
+        polling=500,
         timeout=WAIT_MS,
     )
 
@@ -152,6 +162,8 @@ def choose(page: Any, key: str, option: str) -> None:
 
 
 def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
+    broker: BrokerProcess,
+    creds: Credentials,
     backend: BackendProcess,
     simulated_fleet: subprocess.Popen[bytes],
     console: str,
@@ -174,7 +186,6 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
     expect(page.get_by_role("heading", name="Lijia Street", exact=True)).to_be_visible()
     expect(page.get_by_text(f"{total} / {total}")).to_be_visible()
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
-    screenshot(page, "overview")
 
     # The operator's name, used for the acknowledgement below.
     operator = page.locator(".st-key-operator input")
@@ -207,6 +218,7 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
     assert event_id in csv and csv.startswith("event_id,device_id,kind,type")
     choose(page, "events-injected", "All")
     expect(feed.get_by_text("entry-granted", exact=True).first).to_be_attached()
+    expect(page.get_by_text(re.compile("refreshes every"))).to_be_visible()
     screenshot(page, "events")
 
     # Alarms: the tailgating alarm, acknowledged with a comment under the operator's name.
@@ -231,16 +243,24 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
     expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible()
     screenshot(page, "devices")
 
-    # Data quality.
+    # Data quality: a malformed message, published with a gate's own credentials, is refused.
+    intruder = DeviceClient(broker.port, "gate-north", creds.devices["gate-north"])
+    intruder.publish_raw("lijia/gate/gate-north/events", b"{not json")
+    intruder.close()
+    wait_until(lambda: backend.get("/quality")["dead_lettered"] >= 1)
     go(page, "Data quality", "Data quality")
     expect(page.get_by_text("Backend healthy")).to_be_visible()
+    expect(page.get_by_text("Recent dead letters")).to_be_visible()
+    expect(page.get_by_text(re.compile("refreshes every"))).to_be_visible()
     screenshot(page, "quality")
 
-    # The overview again, in Chinese.
+    # The overview again, with the acknowledged alarm on the map; then in Chinese.
     go(page, "Overview", "Lijia Street")
+    expect(page.get_by_text(re.compile("refreshes every"))).to_be_visible()
+    screenshot(page, "overview")
     page.get_by_test_id("stSidebar").get_by_text("中文", exact=True).click()
     expect(page.get_by_role("heading", name="礼嘉街道", exact=True)).to_be_visible()
-    expect(page.get_by_text("未处理告警").first).to_be_visible()
+    expect(page.get_by_text(re.compile("每 5 秒刷新"))).to_be_visible()
     screenshot(page, "overview-zh")
     context.close()
 

@@ -91,10 +91,14 @@ def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
     )
     frame["time"] = pd.to_datetime(frame["time"].map(lambda d: d.replace(tzinfo=None)))
     base = alt.Chart(frame).encode(
-        x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M", labelAngle=0))
+        x=alt.X(
+            "time:T",
+            title=None,
+            axis=alt.Axis(format="%H:%M", labelAngle=0, tickMinStep=60_000, tickCount=6),
+        )
     )
     band = base.mark_area(opacity=0.18, color="#4c78a8").encode(
-        y=alt.Y("min:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format="~g")),
+        y=alt.Y("min:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(format=",.4~g")),
         y2="max:Q",
     )
     line = base.mark_line(point=len(frame) < 40, color="#4c78a8").encode(

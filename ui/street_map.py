@@ -22,11 +22,11 @@ STAR = (
 )
 KIND_SHAPES = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", STAR]
 
-# (en, zh, x0, y0, x1, y1, fill, label inside at the top or below the area)
+# (en, zh, x0, y0, x1, y1, fill, where the name goes: see _label_anchor)
 AREAS: list[tuple[str, str, int, int, int, int, str, str]] = [
     ("Lijia Garden", "礼嘉花园", 90, 120, 445, 820, "#efe4cf", "top"),
-    ("Longtang Community", "龙塘社区", 575, 95, 850, 250, "#efe4cf", "top"),
-    ("Tianyue Residence", "天悦小区", 760, 330, 960, 620, "#efe4cf", "top"),
+    ("Longtang Community", "龙塘社区", 575, 95, 850, 250, "#efe4cf", "above"),
+    ("Tianyue Residence", "天悦小区", 760, 330, 960, 620, "#efe4cf", "above"),
     ("Civic centre", "便民服务中心", 510, 440, 655, 600, "#dbe6f2", "below"),
     ("Primary school", "实验小学", 515, 680, 640, 790, "#f5ecc4", "below"),
     ("Middle school", "礼嘉中学", 330, 865, 455, 965, "#f5ecc4", "left"),
@@ -54,6 +54,8 @@ def _scales() -> tuple[alt.Scale, alt.Scale]:
 
 def _label_anchor(x0: int, y0: int, x1: int, y1: int, where: str) -> dict[str, Any]:
     """Where an area's name goes, so that it does not sit under a device."""
+    if where == "above":
+        return {"lx": x0 + 4, "ly": y0 - 8, "align": "left", "baseline": "bottom"}
     if where == "below":
         return {"lx": x0 + 4, "ly": y1 + 8, "align": "left", "baseline": "top"}
     if where == "bottom":

@@ -70,7 +70,8 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
     alarm_id = alarm["id"]
     with st.container(border=True):
         top, right = st.columns([4, 1])
-        top.markdown(f"{severity_text(alarm['severity'])} · **{bilingual(alarm['title'])}**")
+        icon = SEVERITY_ICON.get(alarm["severity"], "⚪")
+        top.markdown(f"{icon} **{bilingual(alarm['title'])}**")
         with right.container(horizontal=True, horizontal_alignment="right"):
             st.badge(
                 status_text(alarm["status"]),

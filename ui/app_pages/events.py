@@ -47,7 +47,7 @@ def since(range_key: str) -> str | None:
 
 
 def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
-    c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1.5, 1.5])
+    c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1.6, 1.6])
     kind = c1.selectbox(
         t("col.kind"),
         [ALL, *kinds()],
@@ -132,7 +132,6 @@ def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
                 {
                     t("col.time"): fmt_time(e["ts"]),
                     t("col.device"): names.get(e["device_id"], e["device_id"]),
-                    t("col.kind"): kind_label(e["kind"]),
                     t("col.type"): e["type"],
                     t("col.injected"): "💉" if e["injected"] else "",
                     t("col.details"): details(e["data"]),
@@ -143,7 +142,13 @@ def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(events), 640),
-        column_config={t("col.injected"): st.column_config.TextColumn(width="small")},
+        column_config={
+            t("col.time"): st.column_config.TextColumn(width="medium"),
+            t("col.device"): st.column_config.TextColumn(width="medium"),
+            t("col.type"): st.column_config.TextColumn(width="medium"),
+            t("col.injected"): st.column_config.TextColumn(width="small"),
+            t("col.details"): st.column_config.TextColumn(width="large"),
+        },
     )
     st.caption(f"{t('events.shown', n=len(events))} · {stamp}")
 

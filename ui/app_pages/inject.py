@@ -21,16 +21,20 @@ st.caption(t("inject.caption"))
 def incidents_tab(devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     st.caption(t("inc.intro"))
     chosen: list[dict[str, Any]] | None = None
-    cols = st.columns(len(INCIDENTS) + 1)
-    for col, incident in zip(cols, INCIDENTS, strict=False):
-        with col, st.container(border=True, height="stretch"):
-            picked = incident_card(incident, devices)
-            if picked is not None:
-                chosen = picked
-    with cols[-1], st.container(border=True, height="stretch"):
-        st.markdown(f"**💥 {t('inc.crash')}**")
-        st.caption(t("inc.crash_desc"))
-        st.button(t("inc.go"), key="inc.crash.go", disabled=True, width="stretch")
+    per_row = 3
+    cards: list[Incident | None] = [*INCIDENTS, None]  # None: the device crash, not possible yet
+    for start in range(0, len(cards), per_row):
+        cols = st.columns(per_row)
+        for col, incident in zip(cols, cards[start : start + per_row], strict=False):
+            with col, st.container(border=True, height="stretch"):
+                if incident is None:
+                    st.markdown(f"**💥 {t('inc.crash')}**")
+                    st.caption(t("inc.crash_desc"))
+                    st.button(t("inc.go"), key="inc.crash.go", disabled=True, width="stretch")
+                    continue
+                picked = incident_card(incident, devices)
+                if picked is not None:
+                    chosen = picked
     return chosen
 
 
@@ -117,6 +121,7 @@ with tab_raw:
 
 requests = from_incident or from_form or from_raw
 if requests:
+    st.subheader(t("inject.result"))
     names = {d["device_id"]: device_name(d) for d in devices}
     for body in requests:
         try:

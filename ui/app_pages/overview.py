@@ -154,11 +154,10 @@ def activity(stats: dict[str, Any]) -> None:
         cols = st.columns(per_row)
         for col, kind in zip(cols, kinds_seen[start : start + per_row], strict=False):
             mine = frame[frame["kind"] == kind]
-            col.altair_chart(activity_chart(mine, kind_label(kind)), width="stretch")
-            col.markdown(
-                f"<div style='font-size:0.8rem'>{legend_html(list(mine['figure'].unique()))}</div>",
-                unsafe_allow_html=True,
-            )
+            with col, st.container(border=True, height="stretch"):
+                st.altair_chart(activity_chart(mine, kind_label(kind)), width="stretch")
+                key = legend_html(list(mine["figure"].unique()))
+                st.markdown(f"<div style='font-size:0.8rem'>{key}</div>", unsafe_allow_html=True)
 
 
 @st.fragment(run_every=REFRESH_S)
