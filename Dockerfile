@@ -30,6 +30,7 @@ COPY ui/ ui/
 COPY stack/ stack/
 COPY broker_config/ broker_config/
 COPY .streamlit/ .streamlit/
+COPY scenarios/ scenarios/
 
 # Dependencies are bounded in pyproject.toml; `.` is this project, not a package to pin.
 RUN pip install --no-cache-dir . \

@@ -1,0 +1,235 @@
+"""The scenario file format (YAML), as pydantic models; `scenarios/schema.json` is generated
+from them (`python -m scenarios schema`) and a test fails when the two disagree.
+
+A scenario is a timeline of steps (each at an offset in seconds from the start of the run, or
+right after the previous step) and a list of expectations, each with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.envelope import Identifier, Token
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
+DRILLS_DIR = Path(__file__).resolve().parent / "drills"
+
+# The backend refuses device clocks more than a day off ("clock-skew"); stay well inside.
+MAX_TS_OFFSET_S = 23 * 3600.0
+
+CommandStatus = Literal[
+    "pending", "sent", "accepted", "succeeded", "rejected", "failed", "timed-out"
+]
+FINAL_STATUSES = frozenset({"succeeded", "rejected", "failed", "timed-out"})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- steps -------------------------------------------------------------------------------------
+class InjectEvent(Strict):
+    """One event published as the device itself, flagged `injected: true`, seq 0.
+
+    String values in `data` and `correlation_id` may use templates: `{{run_id}}`, `{{now}}`,
+    `{{now+30s}}`, `{{now-5s}}` (UTC, ISO 8601, at the moment of injection)."""
+
+    device: Identifier
+    type: Identifier
+    data: dict[str, Any] = Field(default_factory=dict)
+    correlation_id: str | None = Field(default=None, max_length=200)
+    ts_offset_s: float = Field(
+        default=0.0,
+        ge=-MAX_TS_OFFSET_S,
+        le=MAX_TS_OFFSET_S,
+        description="device time = now + this (seconds); e.g. -330 to back-date the start of "
+        "a condition that must hold for 300 s. The backend refuses clocks more than a day off.",
+    )
+
+
+class InjectTelemetry(Strict):
+    """One telemetry envelope (type `telemetry`) published as the device, `injected: true`."""
+
+    device: Identifier
+    data: dict[str, Any]
+    correlation_id: str | None = Field(default=None, max_length=200)
+    ts_offset_s: float = Field(default=0.0, ge=-MAX_TS_OFFSET_S, le=MAX_TS_OFFSET_S)
+
+
+class SendCommand(Strict):
+    """A command sent through the API (`POST /devices/{device}/commands`)."""
+
+    device: Identifier
+    name: Identifier
+    params: dict[str, Any] = Field(default_factory=dict)
+    expect: CommandStatus | list[CommandStatus] | None = Field(
+        default=None,
+        description="the command must end in (one of) these states within `within` seconds",
+    )
+    within: float = Field(default=15.0, gt=0, le=3600)
+
+
+class Step(Strict):
+    """Exactly one of inject / telemetry / command / wait."""
+
+    id: Token | None = Field(default=None, description="name to refer to from expectations")
+    at: float | None = Field(
+        default=None,
+        ge=0,
+        le=24 * 3600,
+        description="seconds from the start of the run; omitted: right after the previous step",
+    )
+    inject: InjectEvent | None = None
+    telemetry: InjectTelemetry | None = None
+    command: SendCommand | None = None
+    wait: float | None = Field(default=None, ge=0, le=3600, description="pause, in seconds")
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = [
+            a for a in (self.inject, self.telemetry, self.command, self.wait) if a is not None
+        ]
+        if len(actions) != 1:
+            raise ValueError("a step has exactly one of: inject, telemetry, command, wait")
+        return self
+
+    @property
+    def action(self) -> str:
+        for name in ("inject", "telemetry", "command", "wait"):
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- expectations ------------------------------------------------------------------------------
+Within = Annotated[float, Field(gt=0, le=3600, description="deadline in seconds (from `after`)")]
+
+
+class ExpectAlarm(Strict):
+    """An alarm of `rule` on `device` was raised (a new alarm, or one more occurrence of an
+    open one) or cleared (an alarm open at the start or raised since then is now cleared)."""
+
+    device: Identifier
+    rule: Identifier
+    state: Literal["raised", "cleared"] = "raised"
+    within: Within = 10.0
+
+
+class ExpectTwin(Strict):
+    """A field of `GET /devices/{device}` reaches a value: `availability`, `telemetry.NAME`
+    (dotted paths go deeper), `open_alarms`, ..."""
+
+    device: Identifier
+    field: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+    op: Literal["==", "!=", "<", "<=", ">", ">="] = "=="
+    value: Any
+    within: Within = 10.0
+
+
+class ExpectEvents(Strict):
+    """The number of stored envelopes matching `GET /events` filters is at least / at most N.
+    `this_run: true` (default) filters on the run's id. With `at_most`, the count is taken at
+    the deadline (nothing more may arrive); with only `at_least`, as soon as it is reached."""
+
+    device: Identifier | None = None
+    kind: Identifier | None = None
+    type: Identifier | None = None
+    channel: Literal["events", "telemetry", "command-results"] = "events"
+    injected: bool | None = None
+    this_run: bool = True
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+    within: Within = 10.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ExpectEvents:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("an events expectation needs at_least and/or at_most")
+        return self
+
+
+class ExpectCommand(Strict):
+    """The command sent by step `step` ends in (one of) `status`."""
+
+    step: Token
+    status: CommandStatus | list[CommandStatus]
+    within: Within = 15.0
+
+
+class Expectation(Strict):
+    """Exactly one of alarm / twin / events / command, with an optional name."""
+
+    name: str | None = Field(default=None, max_length=200)
+    after: Token | None = Field(
+        default=None,
+        description="id of a step: the deadline counts from when it ran (default: run start), "
+        "and only what is seen after it counts",
+    )
+    alarm: ExpectAlarm | None = None
+    twin: ExpectTwin | None = None
+    events: ExpectEvents | None = None
+    command: ExpectCommand | None = None
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Expectation:
+        checks = [c for c in (self.alarm, self.twin, self.events, self.command) if c is not None]
+        if len(checks) != 1:
+            raise ValueError("an expectation has exactly one of: alarm, twin, events, command")
+        return self
+
+    @property
+    def check(self) -> ExpectAlarm | ExpectTwin | ExpectEvents | ExpectCommand:
+        for c in (self.alarm, self.twin, self.events, self.command):
+            if c is not None:
+                return c
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Scenario(Strict):
+    """A drill: a timeline of steps and the expectations that make its verdict."""
+
+    name: Token
+    description: str = ""
+    steps: list[Step] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        ids = [s.id for s in self.steps if s.id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("step ids must be unique")
+        known = set(ids)
+        command_steps = {s.id for s in self.steps if s.id and s.command is not None}
+        for e in self.expect:
+            if e.after is not None and e.after not in known:
+                raise ValueError(f"expectation refers to unknown step {e.after!r}")
+            if e.command is not None and e.command.step not in command_steps:
+                raise ValueError(
+                    f"command expectation refers to {e.command.step!r}, not a command step"
+                )
+        return self
+
+
+def load_scenario(path: Path | str) -> Scenario:
+    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return Scenario.model_validate(raw)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://lijia.street/scenarios/schema.json"
+    return schema
+
+
+def schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def shipped() -> list[Path]:
+    return sorted(DRILLS_DIR.glob("*.yaml"))

@@ -1,0 +1,219 @@
+"""MQTT as the devices see it: connect as one device with its own credentials, publish its
+envelopes on its own topics (contracts.topics), wait for the broker's PUBACK."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
+
+from contracts.catalogue import get_kind
+from contracts.envelope import TELEMETRY_TYPE, Envelope, new_id
+from contracts.fleet import DEFAULT_FLEET, load_fleet
+from contracts.topics import Channel, Topic
+from contracts.validation import ContractError, check_unicode, dumps, validate_data
+from stack import credentials
+
+
+class ScenarioError(RuntimeError):
+    """Something the operator must fix (unknown device, invalid payload, broker refused...)."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    protocol: str = "5"  # "5" or "3.1.1"
+    credentials_dir: Path = Path("var/credentials")
+    fleet_file: Path = DEFAULT_FLEET
+    fleet_size: int | None = None
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:16]}"
+
+
+_TEMPLATE = re.compile(r"\{\{\s*(run_id|now)\s*(?:([+-])\s*(\d+(?:\.\d+)?)\s*s)?\s*\}\}")
+
+
+def render(value: Any, run_id: str | None, now: datetime) -> Any:
+    """Expand `{{run_id}}`, `{{now}}`, `{{now+30s}}`, `{{now-5s}}` in every string."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) == "run_id":
+                if m.group(2):
+                    raise ScenarioError("{{run_id}} takes no offset")
+                return run_id or "no-run"
+            offset = float(m.group(3) or 0) * (-1 if m.group(2) == "-" else 1)
+            return (now + timedelta(seconds=offset)).isoformat().replace("+00:00", "Z")
+
+        return _TEMPLATE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: render(v, run_id, now) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(v, run_id, now) for v in value]
+    return value
+
+
+def build_envelope(
+    kind: str,
+    device_id: str,
+    channel: Channel,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    correlation_id: str | None = None,
+    run_id: str | None = None,
+    ts: datetime | None = None,
+) -> Envelope:
+    """An injected envelope (seq 0, fresh event id), validated against the contract; raises
+    ScenarioError with the contract's reason (field names, never values) when invalid."""
+    spec = get_kind(kind)
+    try:
+        check_unicode(data)
+        model = validate_data(spec, channel, event_type, data)
+    except ContractError as exc:
+        raise ScenarioError(
+            f"{device_id} ({kind}) {channel.value} {event_type!r}: {exc.reason}"
+        ) from None
+    try:
+        return Envelope(
+            event_id=new_id(),
+            device_id=device_id,
+            kind=kind,
+            type=event_type,
+            seq=0,
+            ts=ts or datetime.now(UTC),
+            correlation_id=correlation_id,
+            injected=True,
+            run_id=run_id,
+            data=model.model_dump(mode="json", exclude_none=True),
+        )
+    except ValidationError as exc:
+        fields = ",".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
+        raise ScenarioError(f"invalid envelope: {fields}") from None
+
+
+@dataclass
+class DevicePublishers:
+    """One MQTT session per device, opened on first use with that device's own credentials."""
+
+    conn: Connection
+    clients: dict[str, mqtt.Client] = field(default_factory=dict)
+    _kinds: dict[str, str] | None = None
+    _passwords: dict[str, str] | None = None
+
+    def kind_of(self, device_id: str) -> str:
+        if self._kinds is None:
+            fleet = load_fleet(self.conn.fleet_file, self.conn.fleet_size)
+            self._kinds = {d.id: d.kind for d in fleet.devices}
+        try:
+            return self._kinds[device_id]
+        except KeyError:
+            raise ScenarioError(
+                f"unknown device {device_id!r}: not in the fleet file {self.conn.fleet_file}"
+            ) from None
+
+    def password(self, device_id: str) -> str:
+        if self._passwords is None:
+            try:
+                self._passwords = credentials.load(self.conn.credentials_dir).devices
+            except (OSError, ValueError, KeyError) as exc:
+                raise ScenarioError(
+                    f"cannot read credentials in {self.conn.credentials_dir}: {exc}"
+                ) from None
+        try:
+            return self._passwords[device_id]
+        except KeyError:
+            raise ScenarioError(f"no credentials for {device_id!r}") from None
+
+    def client(self, device_id: str) -> mqtt.Client:
+        if device_id in self.clients:
+            return self.clients[device_id]
+        v5 = self.conn.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"scenario-{device_id}-{uuid.uuid4().hex[:8]}"[:64],
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        )
+        client.username_pw_set(device_id, self.password(device_id))
+        client.max_inflight_messages_set(100)
+        refused: list[str] = []
+
+        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:
+                refused.append(str(reason))
+
+        client.on_connect = on_connect
+        try:
+            client.connect(self.conn.host, self.conn.port, keepalive=30)
+        except OSError as exc:
+            raise ScenarioError(
+                f"cannot reach the broker at {self.conn.host}:{self.conn.port}: {exc}"
+            ) from None
+        client.loop_start()
+        deadline = time.monotonic() + 10
+        while not client.is_connected() and not refused and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not client.is_connected():
+            client.loop_stop()
+            why = refused[0] if refused else "no answer within 10 s"
+            raise ScenarioError(f"broker refused {device_id}: {why}")
+        self.clients[device_id] = client
+        return client
+
+    def publish_raw(self, device_id: str, topic: str, payload: bytes, retain: bool = False) -> None:
+        info = self.client(device_id).publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(10)
+        if not info.is_published():
+            raise ScenarioError(f"broker did not acknowledge {topic} within 10 s")
+
+    def send(self, env: Envelope, channel: Channel) -> str:
+        topic = str(Topic(env.kind, env.device_id, channel))
+        self.publish_raw(env.device_id, topic, dumps(env))
+        return topic
+
+    def inject(
+        self,
+        device_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        channel: Channel = Channel.EVENTS,
+        correlation_id: str | None = None,
+        run_id: str | None = None,
+        ts: datetime | None = None,
+    ) -> tuple[Envelope, str]:
+        kind = self.kind_of(device_id)
+        env = build_envelope(
+            kind,
+            device_id,
+            channel,
+            TELEMETRY_TYPE if channel is Channel.TELEMETRY else event_type,
+            data,
+            correlation_id=correlation_id,
+            run_id=run_id,
+            ts=ts,
+        )
+        return env, self.send(env, channel)
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.disconnect()
+            client.loop_stop()
+        self.clients.clear()
+
+    def __enter__(self) -> DevicePublishers:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
