@@ -178,6 +178,7 @@ def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_p
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert open_backend.proc is not None and open_backend.proc.poll() is None
