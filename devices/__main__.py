@@ -116,17 +116,21 @@ def run(
     logging.basicConfig(level=logging.INFO, format=fmt, handlers=[handler])
     pace = parse_speed(speed)
     street = load_fleet(fleet, devices)
-    runner = FleetRunner(
-        street,
-        credentials_dir,
-        BrokerAddress(host, port, protocol),
-        speed=pace,
-        seed=seed,
-        start=parse_start(start),
-        only=set(only) if only else None,
-        hours=hours,
-        connect_timeout=connect_timeout,
-    )
+    try:
+        runner = FleetRunner(
+            street,
+            credentials_dir,
+            BrokerAddress(host, port, protocol),
+            speed=pace,
+            seed=seed,
+            start=parse_start(start),
+            only=set(only) if only else None,
+            hours=hours,
+            connect_timeout=connect_timeout,
+        )
+    except (OSError, ValueError) as exc:  # no credentials (for this street size)
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
     until = f", for {hours:g} simulated hours" if hours is not None else ""
     log.info(
         "Lijia Street: %d devices, seed %d, speed %s, start %s CST, %.1f journeys/h%s",

@@ -2,7 +2,7 @@
 
 Start-up. The devices connect in waves: at most CONNECT_BATCH new connections per loop tick and
 at most CONNECT_WINDOW waiting for their CONNACK, so a street of thousands comes up in seconds
-without a SYN/CONNECT flood at the broker. The behaviours start meanwhile, a few milliseconds'
+without overflowing the broker's accept queue. The behaviours start meanwhile, a few milliseconds'
 worth per tick. The simulated clock begins once every device has an answer from the broker
 (online, or refused), or after `connect_timeout`.
 
@@ -49,8 +49,12 @@ from stack.credentials import load as load_credentials
 
 log = logging.getLogger(__name__)
 
-CONNECT_BATCH = 250  # new connections per loop tick
-CONNECT_WINDOW = 1000  # connections waiting for their CONNACK, at most
+# Connections waiting for their CONNACK, at most. Mosquitto listens with a backlog of 100: a
+# wave larger than that overflows its accept queue while it is busy (an autosave), and the
+# dropped SYNs cost a 1 s retransmission each. Within the window a street connects at the
+# broker's own pace: a few thousand devices a second.
+CONNECT_WINDOW = 80
+CONNECT_BATCH = 80  # new connections per loop tick
 CONNECT_TIMEOUT_S = 30.0
 START_SLICE_S = 0.02  # behaviours started per tick while connecting, in CPU time
 STEP_BATCH = 500  # street steps between two looks at the sockets
@@ -64,7 +68,7 @@ FD_HEADROOM = 256
 class Status:
     """A snapshot for the status line."""
 
-    phase: str  # "connecting" | "running" | "done"
+    phase: str  # "connecting" | "running" | "done" (--hours reached) | "stopped"
     connected: int
     total: int
     refused: int
@@ -114,7 +118,7 @@ class FleetRunner:
         creds = load_credentials(credentials_dir)
         missing = [s.id for s in self.street.specs if s.id not in creds.devices]
         if missing:
-            raise KeyError(
+            raise ValueError(
                 f"no MQTT credentials for {len(missing)} device(s), e.g. {missing[0]!r}: run "
                 f"`python -m stack credentials --devices {len(fleet.devices)}` for this street"
             )
@@ -128,11 +132,14 @@ class FleetRunner:
                 broker,
                 self.stats,
                 on_change=partial(self.street.touch, i),
+                now=self._command_now,
             )
             for i, (spec, behaviour) in enumerate(
                 zip(self.street.specs, self.street.behaviours, strict=True)
             )
         ]
+        for session in self.sessions:
+            session.ready = False  # until the street's clock starts
         self.phase = "connecting"
         self.end: datetime | None = None
         self.finished = False
@@ -142,6 +149,7 @@ class FleetRunner:
         self._all_started = False
         self._connect_deadline = 0.0
         self._expect_online = 0
+        self._began = False
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -174,10 +182,13 @@ class FleetRunner:
         while not self._all_started:
             self._start_some()
         start = self.clock.begin()
+        self._began = True
         if self.hours is not None:
             self.end = start + timedelta(hours=self.hours)
         self._expect_online = self.stats.connected
         self.phase = "running"
+        for session in self.sessions:
+            session.ready = True
         if self.stats.connected < len(self.sessions):
             log.warning(
                 "simulated clock starts with %d of %d devices online (%d refused)",
@@ -187,6 +198,13 @@ class FleetRunner:
             )
 
     # -- running -----------------------------------------------------------------------------
+    def _command_now(self) -> datetime:
+        """When a command lands: the clock's now, but never past what the street has still to
+        simulate (it may lag under back-pressure), so no device sees time run backwards."""
+        now = self.clock.now() if self._began else self.clock.start
+        due = self.street.next_due()
+        return min(now, due) if due is not None else now
+
     def pump(self) -> float:
         """Step the street as far as the pace allows; how long the loop may then wait."""
         clock, street, stats, sessions = self.clock, self.street, self.stats, self.sessions
@@ -244,7 +262,7 @@ class FleetRunner:
         )
 
     def _sim_now(self) -> datetime:
-        if self.phase == "connecting":
+        if not self._began:
             return self.clock.start
         now = self.clock.now()
         return min(now, self.end) if self.end is not None else now
@@ -273,6 +291,8 @@ class FleetRunner:
                         break
         finally:
             self.shutdown()
+            if not self.finished:
+                self.phase = "stopped"
             if on_status is not None:
                 on_status(self.status())
 

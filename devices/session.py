@@ -73,6 +73,7 @@ class DeviceSession:
         stats: FleetStats,
         *,
         on_change: Callable[[], None] | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.behaviour = behaviour
         self.device_id = behaviour.spec.id
@@ -94,6 +95,11 @@ class DeviceSession:
         self._warned = False
         # Called after a command changed the behaviour: its next wake-up may have moved.
         self.on_change = on_change
+        # The simulated instant a command is applied at (the runner keeps it in step with the
+        # street, which may lag the clock under back-pressure).
+        self.now = now or clock.now
+        # False while the runner has not started the behaviour yet: commands are turned down.
+        self.ready = True
         self._backoff = 0.5
         proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
@@ -243,7 +249,7 @@ class DeviceSession:
             type=COMMAND_RESULT_TYPE,
             seq=self.seq,
             boot=self.boot,
-            ts=self.clock.now(),
+            ts=self.now(),
             correlation_id=command_id,
             data=data,
         )
@@ -267,10 +273,14 @@ class DeviceSession:
             except ValidationError:
                 self._result(command.command_id, "rejected", "invalid parameters")
                 return
+            if not self.ready:
+                self._result(command.command_id, "rejected", "device is starting up")
+                return
             self._result(command.command_id, "accepted")
-            outcome = self.behaviour.handle(command, params, self.clock.now())
+            now = self.now()
+            outcome = self.behaviour.handle(command, params, now)
             for emission in outcome.emissions:
-                self.emit(emission, self.clock.now())
+                self.emit(emission, now)
             self._result(command.command_id, outcome.status, outcome.reason)
             if self.on_change is not None:
                 self.on_change()

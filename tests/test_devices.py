@@ -1,4 +1,5 @@
-"""Simulated gates: deterministic behaviour, and end to end through broker, backend and API."""
+"""Simulated gates: deterministic behaviour, and end to end through broker, backend and API;
+the street's size, speed and simulated clock."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,14 +15,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from backend.config import get_settings
 from contracts.catalogue import get_kind
 from contracts.envelope import Command
-from contracts.fleet import Fleet
+from contracts.fleet import FLEET_SIZE_ENV, Fleet, load_fleet
 from contracts.validation import validate_data
+from devices.__main__ import app as devices_cli
+from devices.__main__ import parse_start
+from devices.clock import SimClock, parse_speed
+from devices.daily import CHONGQING
 from devices.kinds.gate import CHINA, GateBehaviour
 from devices.population import Population
 from devices.runner import device_rng
+from devices.street import Street
+from stack import credentials
+from stack.__main__ import app as stack_cli
 from stack.broker import BrokerProcess
 from tests.helpers import ROOT, BackendProcess, wait_until
 
@@ -76,6 +87,82 @@ def test_lockdown_denies_entries_and_release_restores(fleet: Fleet) -> None:
     release = Command(command_id="c2", name="release")
     assert gate.handle(release, params, START).status == "done"
     assert gate.handle(release, params, START).status == "rejected"
+
+
+# -- the street's size, speed and simulated clock ----------------------------------------------
+def test_one_street_size_for_credentials_simulator_and_backend(
+    fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    street = load_fleet(size=40)
+    ids = [d.id for d in street.devices]
+    assert len(set(ids)) == 40 and street.devices[:24] == fleet.devices
+    assert street.journeys_per_hour == pytest.approx(fleet.journeys_per_hour * 40 / 24)
+    assert load_fleet(size=5).devices == fleet.devices[:5]
+    with pytest.raises(ValueError):
+        load_fleet(size=0)
+    monkeypatch.delenv("LIJIA_FLEET_FILE", raising=False)
+    # `python -m stack credentials --devices 40`: one password per device of that street.
+    made = CliRunner().invoke(stack_cli, ["credentials", "--devices", "40", "--out", str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    assert list(credentials.load(tmp_path).devices) == ids
+    # The backend provisions load_fleet(settings.fleet_file, settings.fleet_size).
+    monkeypatch.setenv(FLEET_SIZE_ENV, "40")
+    settings = get_settings()
+    assert settings.fleet_size == 40
+    assert load_fleet(settings.fleet_file, settings.fleet_size) == street
+    # `python -m devices run --devices N` reads the same variable.
+    usage = CliRunner().invoke(devices_cli, ["run", "--help"], terminal_width=200).output
+    assert "--devices" in usage and FLEET_SIZE_ENV in usage and "max" in usage
+
+
+def test_speed_is_a_number_or_max_and_the_clock_follows() -> None:
+    assert parse_speed("max") is None and parse_speed("MAX") is None
+    assert parse_speed("60") == 60.0 and parse_speed(0.5) == 0.5
+    for bad in ("0", "-1", "fast", "nan", "inf"):
+        with pytest.raises(ValueError):
+            parse_speed(bad)
+    assert parse_start("2026-11-23") == datetime(2026, 11, 23, tzinfo=CHONGQING)
+    assert parse_start("2026-11-23T07:00+00:00") == datetime(2026, 11, 23, 7, tzinfo=UTC)
+    # As fast as possible: a virtual clock that only the runner moves, never backwards.
+    fastest = SimClock(START, None)
+    assert fastest.begin() == START and fastest.now() == START
+    fastest.advance(START + timedelta(hours=5))
+    fastest.advance(START + timedelta(hours=1))
+    assert fastest.now() == START + timedelta(hours=5)
+    assert fastest.monotonic_at(START + timedelta(days=9)) <= time.monotonic()
+    # Accelerated: an hour of the street per second.
+    fast = SimClock(START, 3600)
+    fast.begin()
+    time.sleep(0.05)
+    assert timedelta(seconds=150) < fast.now() - START < timedelta(seconds=3600)
+
+
+def test_the_street_steps_in_time_order_whatever_is_rescheduled(fleet: Fleet) -> None:
+    """A command re-files its device (`touch`): when nothing else changed, every device
+    publishes exactly what it would have, in the same order (only devices due at the very same
+    instant may take turns differently)."""
+    end = START + timedelta(hours=8)
+
+    def run(touch_every: int) -> dict[str, list[tuple[Any, ...]]]:
+        street = Street(fleet, 4)
+        street.start(START)
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        last = START
+        n = 0
+        while (due := street.next_due()) is not None and due < end:
+            for i, ts, e in street.step():
+                assert ts >= last, "simulated time never runs backwards"
+                last = ts
+                out.setdefault(street.specs[i].id, []).append(
+                    (ts, e.type, e.correlation_id, e.data)
+                )
+            n += 1
+            if touch_every and n % touch_every == 0:
+                street.touch(n % len(street.specs))
+        return out
+
+    plain = run(0)
+    assert sum(map(len, plain.values())) > 1000 and plain == run(7) == run(1)
 
 
 @pytest.fixture

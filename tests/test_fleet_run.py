@@ -8,6 +8,12 @@
 - An operator command to one device of each of the seven kinds, answered and applied.
 - The street's size: one N for credentials (`stack credentials --devices`), simulator
   (`--devices`) and backend (`LIJIA_FLEET_SIZE`).
+
+The backend provisions a street of STREET_SIZE devices. The simulated days run a lighter street
+of some of those same devices (fewer gate passages, hourly telemetry): the broker's durable
+settings (broker_config/: an autosave on every change) hold the whole pipeline to a few hundred
+messages a second on this machine, and the shape of a day needs far fewer than the full street's
+70,000 messages.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.envelope import Envelope
@@ -42,10 +49,9 @@ from tests.helpers import ROOT, BackendProcess, wait_until
 pytestmark = pytest.mark.integration
 
 STREET_SIZE = 30  # the 24 devices of the fleet file and 6 copies (the gates again)
-# What runs for the two-day check: every kind, the shipped rates, fewer gates (they dominate).
+# The lighter street for whole simulated days: the kinds whose day is checked, and the journeys'.
 DAY_DEVICES = (
-    "gate-north", "gate-east", "book-house-lijia", "book-house-smart-park",
-    "cabinet-civic-centre", "service-centre-lijia", "school-lijia-experimental",
+    "gate-north", "gate-east", "book-house-lijia", "cabinet-civic-centre",
     "school-lijia-middle", "stereo-lijia-garden-square", "stereo-smart-park",
     "property-app-lijia-garden",
 )  # fmt: skip
@@ -68,6 +74,28 @@ def local_midnight(day: date) -> datetime:
 
 def street() -> Fleet:
     return load_fleet(size=STREET_SIZE)
+
+
+def day_street() -> Fleet:
+    """DAY_DEVICES with their shipped rates, but a sixteenth of the gate passages, telemetry
+    once an hour, and 3 journeys an hour (all of them end at its one book house, cabinet and
+    property app)."""
+    fleet = load_fleet()
+    devices = []
+    for d in fleet.devices:
+        if d.id in DAY_DEVICES:
+            rates = {**d.rates, "telemetry_every_s": 3600}
+            if d.kind == "gate":
+                rates["arrivals_per_hour"] = d.rates["arrivals_per_hour"] / 16
+            devices.append(d.model_copy(update={"rates": rates}))
+    return fleet.model_copy(update={"devices": devices, "journeys_per_hour": 3.0})
+
+
+@pytest.fixture(scope="module")
+def day_fleet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fleet") / "day.yaml"
+    path.write_text(yaml.safe_dump(day_street().model_dump(mode="json"), allow_unicode=True))
+    return path
 
 
 @pytest.fixture
@@ -111,8 +139,7 @@ class Simulator:
     def __init__(self, port: int, creds_dir: Path, log: Path, *args: str) -> None:
         self.log = log
         cmd = [sys.executable, "-m", "devices", "run", "--port", str(port),
-               "--credentials-dir", str(creds_dir), "--devices", str(STREET_SIZE),
-               "--status-every", "2", *args]  # fmt: skip
+               "--credentials-dir", str(creds_dir), "--status-every", "2", *args]  # fmt: skip
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT
@@ -139,11 +166,9 @@ class Simulator:
                 self.proc.wait()
 
 
-def pure_street(fleet: Fleet, start: datetime, hours: float, only: set[str] | None = None) -> list[
-    tuple[Any, ...]
-]:  # fmt: skip
+def pure_street(fleet: Fleet, start: datetime, hours: float) -> list[tuple[Any, ...]]:
     """What the devices publish, computed without MQTT: (device, seq, type, ts, corr, data)."""
-    s = Street(fleet, only=only)
+    s = Street(fleet)
     s.start(start)
     seq: Counter[str] = Counter()
     out = []
@@ -187,15 +212,18 @@ def per_hour(counts: Counter[int], hours: range | tuple[int, ...]) -> float:
 
 # -- two days on the street, checked on what was stored ------------------------------------------
 def test_two_days_of_the_street_stored_with_their_shape(
-    broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
+    broker: BrokerProcess,
+    backend: BackendProcess,
+    creds_dir: Path,
+    day_fleet_file: Path,
+    tmp_path: Path,
 ) -> None:
     sunday = coming_sunday()
     monday = sunday + timedelta(days=1)
-    start = local_midnight(sunday)
-    expected = pure_street(street(), start, 48, set(DAY_DEVICES))
-    only = [arg for device in DAY_DEVICES for arg in ("--only", device)]
-    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--speed", "max",
-                    "--start", sunday.isoformat(), "--hours", "48", *only)  # fmt: skip
+    expected = pure_street(day_street(), local_midnight(sunday), 48)
+    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--fleet",
+                    str(day_fleet_file), "--speed", "max", "--start", sunday.isoformat(),
+                    "--hours", "48")  # fmt: skip
     sim.wait(90)
     assert "speed max" in sim.text() and "seed 2026" in sim.text()
     wait_until(lambda: backend.health()["stored"] >= len(expected), timeout=60)
@@ -217,7 +245,7 @@ def test_two_days_of_the_street_stored_with_their_shape(
     assert per_hour(tracks, range(18, 22)) > 4 * per_hour(tracks, range(9, 15)), tracks
     # Schools: Monday only.
     assert sum(hourly(weekend, "school", "arrivals").values()) == 0
-    assert sum(hourly(weekday, "school", "arrivals").values()) > 900
+    assert sum(hourly(weekday, "school", "arrivals").values()) > 300
 
     events = stored_events(backend)
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -236,7 +264,7 @@ def test_two_days_of_the_street_stored_with_their_shape(
 
     # Quiet hours: a violation only in them, and every loud track started in them is reported
     # (and the limiter turns it down) at that very instant.
-    limits = {d.id: d.rates["quiet_volume_max"] for d in street().devices if d.kind == "stereo"}
+    limits = {d.id: d.rates["quiet_volume_max"] for d in day_street().devices if d.kind == "stereo"}
     stereo = by_kind["stereo"]
     violations = {(e["device_id"], e["ts"]) for e in stereo if e["type"] == "quiet-hours-violation"}
     assert violations
@@ -253,7 +281,7 @@ def test_two_days_of_the_street_stored_with_their_shape(
     for ev in events:
         if (ev["correlation_id"] or "").startswith("journey-"):
             journeys[ev["correlation_id"]].append(ev)
-    assert len(journeys) > 100
+    assert len(journeys) > 50
     linked = 0
     for trip in journeys.values():
         kinds = {e["kind"] for e in trip}
@@ -287,7 +315,7 @@ class Recorder:
 
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
-            self.messages.append(msg.payload)
+            self.messages.append(bytes(msg.payload))
 
     def take(self, count: int) -> list[tuple[Any, ...]]:
         """Wait for `count` messages (and a moment for any extra), then hand them over."""
@@ -307,19 +335,20 @@ class Recorder:
 
 
 def test_same_seed_same_events_through_mqtt_at_any_speed(
-    broker: BrokerProcess, creds_dir: Path, tmp_path: Path
+    broker: BrokerProcess, creds_dir: Path, day_fleet_file: Path, tmp_path: Path
 ) -> None:
     monday = coming_sunday() + timedelta(days=1)
     start = local_midnight(monday) + timedelta(hours=17)  # the evening: journeys, music, readers
     hours = 2.0
-    expected = pure_street(street(), start, hours)
+    expected = pure_street(day_street(), start, hours)
     assert any((row[4] or "").startswith("journey-") for row in expected)
     recorder = Recorder(broker.port, credentials.load(creds_dir).backend_password)
     try:
         runs = []
         for n, speed in enumerate(("max", "max", "1800")):
-            sim = Simulator(broker.port, creds_dir, tmp_path / f"devices-{n}.log", "--speed", speed,
-                            "--start", start.isoformat(), "--hours", str(hours), "--seed", "2026")  # fmt: skip
+            args = ("--fleet", str(day_fleet_file), "--speed", speed, "--seed", "2026",
+                    "--start", start.isoformat(), "--hours", str(hours))  # fmt: skip
+            sim = Simulator(broker.port, creds_dir, tmp_path / f"devices-{n}.log", *args)
             sim.wait(60)
             runs.append(recorder.take(len(expected)))
     finally:
@@ -347,6 +376,17 @@ def telemetry(backend: BackendProcess, device: str) -> dict[str, Any]:
     return backend.get(f"/devices/{device}")["telemetry"]  # type: ignore[no-any-return]
 
 
+def seed_with_an_early_request(fleet: Fleet, start: datetime) -> int:
+    """A seed whose street files its first property request within 2 simulated minutes of
+    `start`: the same seed brings it at the same instant through MQTT."""
+    for seed in range(1, 200):
+        s = Street(fleet, seed)
+        s.start(start)
+        if any(e.type == "request-created" for _, _, e in s.run(start + timedelta(minutes=2))):
+            return seed
+    raise AssertionError("no seed gives an early request")
+
+
 def test_every_kind_obeys_a_command_on_a_street_of_n_devices(
     broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
 ) -> None:
@@ -356,39 +396,23 @@ def test_every_kind_obeys_a_command_on_a_street_of_n_devices(
     assert {d["device_id"] for d in backend.get("/devices")["data"]} == ids
     monday = coming_sunday() + timedelta(days=1)
     start = local_midnight(monday) + timedelta(hours=18)
-    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--speed", "120",
-                    "--start", start.isoformat())  # fmt: skip
+    seed = seed_with_an_early_request(street(), start)
+    sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--devices",
+                    str(STREET_SIZE), "--speed", "30", "--start", start.isoformat(),
+                    "--seed", str(seed))  # fmt: skip
     try:
         wait_until(
             lambda: all(d["availability"] == "online" for d in backend.get("/devices")["data"]),
             timeout=30,
         )
         assert f"{STREET_SIZE} devices" in sim.text()
-        for device in ("gate-north", "cabinet-civic-centre", "book-house-lijia",
-                       "service-centre-lijia", "school-lijia-middle", "stereo-smart-park",
-                       "gate-north-c1"):  # fmt: skip
-            wait_until(lambda d=device: telemetry(backend, d))
-
-        def obeys(device: str, name: str, field: str, value: Any, **params: Any) -> None:
-            assert telemetry(backend, device).get(field) != value
-            result = command(backend, device, name, **params)
-            assert result["status"] == "succeeded", result
-            wait_until(lambda: telemetry(backend, device).get(field) == value)
-
-        obeys("gate-north", "lock-down", "lockdown", True, reason="drill")
-        obeys("gate-north-c1", "lock-down", "door", "locked")  # a copy is a device like any
-        obeys("cabinet-civic-centre", "lock", "locked", True)
-        obeys("book-house-lijia", "lights-off", "lights", False)
-        obeys("service-centre-lijia", "open-counter", "counters_open", 4)
-        obeys("school-lijia-middle", "lock-down", "gate", "locked")
-        obeys("stereo-smart-park", "set-quiet-hours", "quiet_hours",
-              {"start": "23:00", "end": "06:00"}, start="23:00", end="06:00", max_volume=30)  # fmt: skip
-        # The property app needs a request to act on: escalate the newest one.
+        # The property app needs a request to act on: escalate the first one while it is open
+        # (dispatch and work take simulated minutes to hours: seconds at 30x).
         created = wait_until(
             lambda: backend.get("/events", kind="property-app", type="request-created")["data"],
             timeout=30,
         )
-        request = created[0]
+        request = created[-1]
         request_id = request["data"]["request_id"]
         result = command(backend, request["device_id"], "escalate", request_id=request_id)
         assert result["status"] == "succeeded", result
@@ -401,13 +425,27 @@ def test_every_kind_obeys_a_command_on_a_street_of_n_devices(
             )
 
         wait_until(escalated)
-        assert sum(1 for _ in _kinds_commanded(backend)) == 7
+
+        def obeys(device: str, name: str, field: str, value: Any, **params: Any) -> None:
+            before = wait_until(lambda: telemetry(backend, device))
+            assert before.get(field) != value
+            result = command(backend, device, name, **params)
+            assert result["status"] == "succeeded", result
+            wait_until(lambda: telemetry(backend, device).get(field) == value)
+
+        obeys("gate-north", "lock-down", "lockdown", True, reason="drill")
+        obeys("gate-north-c1", "lock-down", "door", "locked")  # a copy is a device like any
+        obeys("cabinet-civic-centre", "lock", "locked", True)
+        obeys("book-house-lijia", "lights-off", "lights", False)
+        obeys("service-centre-lijia", "open-counter", "counters_open", 4)
+        obeys("school-lijia-middle", "lock-down", "gate", "locked")
+        quiet = {"start": "23:00", "end": "06:00"}
+        obeys("stereo-smart-park", "set-quiet-hours", "quiet_hours", quiet, **quiet, max_volume=30)
+        kinds = {d["device_id"]: d["kind"] for d in backend.get("/devices")["data"]}
+        done = {
+            kinds[c["device_id"]] for c in backend.get("/commands") if c["status"] == "succeeded"
+        }
+        assert len(done) == 7
     finally:
         sim.stop()
     assert "0 errors" in sim.text()
-
-
-def _kinds_commanded(backend: BackendProcess) -> Iterator[str]:
-    kinds = {d["device_id"]: d["kind"] for d in backend.get("/devices")["data"]}
-    done = {kinds[c["device_id"]] for c in backend.get("/commands") if c["status"] == "succeeded"}
-    yield from sorted(done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,7 +80,7 @@ def test_a_journey_links_gate_book_medicine_and_request(fleet: Fleet) -> None:
         # Different devices of different kinds, in the route's order, minutes apart.
         assert len({first[k][1] for k in kinds}) == len(kinds)
         times = [first[k][0] for k in kinds]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(timedelta(minutes=3) < g < timedelta(hours=2) for g in gaps), gaps
         # One resident all along (gate decision, loan, dispensing, request).
         residents = {
