@@ -109,6 +109,6 @@ def test_device_credentials_cannot_take_over_the_backend_session(
     dev.close()
     wait_until(lambda: after in backend.event_ids())
     # The real id is derived from the backend's secret, which a device's password does not give.
-    real = Settings(mqtt_password=creds.backend_password).ingest_id()  # type: ignore[arg-type]
-    forged = Settings(mqtt_password=creds.devices["gate-east"]).ingest_id()  # type: ignore[arg-type]
+    real = Settings(mqtt_password=creds.backend_password).ingest_id()
+    forged = Settings(mqtt_password=creds.devices["gate-east"]).ingest_id()
     assert real != forged and "lijia-backend-ingest" not in real
