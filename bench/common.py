@@ -8,7 +8,6 @@ would, with the shipped broker_config/ and the backend's own settings.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import json
 import os
 import platform
@@ -30,9 +29,6 @@ import yaml
 
 from contracts.fleet import Fleet, load_fleet
 from devices.behaviour import Emission
-from devices.kinds import behaviour_for
-from devices.population import Population
-from devices.runner import device_rng
 from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
@@ -49,7 +45,7 @@ def log(msg: str) -> None:
 def raise_nofile(want: int = 65_536) -> int:
     """Thousands of MQTT sessions need thousands of descriptors, in this process, in the worker
     processes and in Mosquitto (children inherit the limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         nr_open = int(Path("/proc/sys/fs/nr_open").read_text())
     except OSError:
@@ -144,10 +140,18 @@ class Workspace:
         out = self.base / "credentials"
         return credentials.generate(fleet, out, keep_existing=False), out
 
-    def broker(self, creds_dir: Path) -> BrokerProcess:
+    def broker(self, creds_dir: Path, overrides: dict[str, str] | None = None) -> BrokerProcess:
+        """The shipped broker_config/ on a free port; `overrides` change single settings."""
         if mosquitto_binary() is None:
             raise SystemExit("Mosquitto is not installed: apt-get install mosquitto")
-        broker = BrokerProcess(free_port(), self.base / "broker", creds_dir / "passwd").start()
+        folder = self.base / f"broker-{len(self.brokers)}"
+        broker: BrokerProcess
+        if overrides:
+            broker = ConfiguredBroker(
+                free_port(), folder, creds_dir / "passwd", overrides=overrides
+            ).start()
+        else:
+            broker = BrokerProcess(free_port(), folder, creds_dir / "passwd").start()
         self.brokers.append(broker)
         return broker
 
@@ -183,7 +187,7 @@ class CpuSampler:
 
 def rss_mb(pid: int) -> float:
     try:
-        return psutil.Process(pid).memory_info().rss / 2**20
+        return float(psutil.Process(pid).memory_info().rss) / 2**20
     except psutil.Error:
         return float("nan")
 
@@ -192,22 +196,16 @@ def rss_mb(pid: int) -> float:
 def emission_pool(
     fleet: Fleet, count: int, start: datetime = SIM_START
 ) -> list[tuple[int, datetime, Emission]]:
-    """`count` emissions of the fleet's own behaviours, in simulated-time order from `start`
-    (device index, simulated instant, emission): the street's real mix of kinds, event types
-    and telemetry, as FleetRunner would publish them."""
-    population = Population(fleet.population, fleet.seed)
-    behaviours = []
-    for spec in fleet.devices:
-        b = behaviour_for(spec.kind)(spec, device_rng(fleet.seed, spec.id), population)
-        b.start(start)
-        behaviours.append(b)
-    heap = [(b.next_wakeup(), i) for i, b in enumerate(behaviours)]
-    heapq.heapify(heap)
+    """`count` emissions of the street (devices/street.py: every behaviour and the journeys), in
+    simulated-time order from `start` (device index, simulated instant, emission): the street's
+    own mix of kinds, event types and telemetry, as FleetRunner would publish them."""
+    from devices.street import Street
+
+    street = Street(fleet)
+    street.start(start)
     out: list[tuple[int, datetime, Emission]] = []
     while len(out) < count:
-        due, i = heapq.heappop(heap)
-        out.extend((i, due, e) for e in behaviours[i].wake(due))
-        heapq.heappush(heap, (behaviours[i].next_wakeup(), i))
+        out.extend(street.step())
     return out[:count]
 
 
@@ -238,7 +236,9 @@ def read_json_lines(proc: subprocess.Popen[str], into: list[dict[str, Any]]) -> 
 
 
 @contextlib.contextmanager
-def terminating(proc: subprocess.Popen[Any], timeout: float = 15) -> Iterator[subprocess.Popen[Any]]:
+def terminating(
+    proc: subprocess.Popen[Any], timeout: float = 15
+) -> Iterator[subprocess.Popen[Any]]:
     """Stop exactly this child when the block ends (SIGTERM, then SIGKILL)."""
     try:
         yield proc
@@ -287,3 +287,80 @@ class ConfiguredBroker(BrokerProcess):
             )
         wait_for_port(self.port)
         return self
+
+
+class LoadMonitor:
+    """How busy the machine is, and how much of it is not this benchmark: other people's tests
+    on the same two cores change the numbers, so each benchmark reports the load beside it."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, float, float]] = []  # (t, system cores, ours)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._me = psutil.Process()
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
+
+    def _ours(self, seen: dict[int, float]) -> float:
+        """CPU seconds used since the last call by this process and all its descendants."""
+        used = 0.0
+        procs = [self._me]
+        with contextlib.suppress(psutil.Error):
+            procs += self._me.children(recursive=True)
+        for p in procs:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:
+                continue
+            total = t.user + t.system
+            # A process that appeared since the last call used all its CPU time since then.
+            used += total - seen.get(p.pid, 0.0 if seen else total)
+            seen[p.pid] = total
+        return used
+
+    def _run(self) -> None:
+        seen: dict[int, float] = {}
+        self._ours(seen)
+        last_t, last_busy = time.monotonic(), self._busy()
+        while not self._stop.wait(self.interval):
+            now, busy = time.monotonic(), self._busy()
+            ours = self._ours(seen)
+            dt = now - last_t
+            self.samples.append((now, (busy - last_busy) / dt, ours / dt))
+            last_t, last_busy = now, busy
+
+    def start(self) -> LoadMonitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def window(self, t0: float, t1: float) -> dict[str, float]:
+        xs = [(s, o) for t, s, o in self.samples if t0 <= t <= t1]
+        if not xs:
+            return {}
+        system = sum(s for s, _ in xs) / len(xs)
+        ours = sum(o for _, o in xs) / len(xs)
+        return {
+            "system_cores": round(system, 2),
+            "bench_cores": round(ours, 2),
+            "other_cores": round(max(0.0, system - ours), 2),
+        }
+
+    def wait_quiet(self, max_wait: float, threshold: float = 0.3, span: float = 5.0) -> float:
+        """Wait (up to `max_wait` s) until others use under `threshold` cores for `span` s;
+        returns their average load over the last span."""
+        deadline = time.monotonic() + max_wait
+        while True:
+            time.sleep(span)
+            now = time.monotonic()
+            other = self.window(now - span, now).get("other_cores", 0.0)
+            if other < threshold or now >= deadline:
+                return other
+            log(f"the machine is busy (other processes use {other:.1f} cores); waiting")

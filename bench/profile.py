@@ -27,6 +27,14 @@ class Profile:
     self_top: list[tuple[str, float]]
     inclusive_top: list[tuple[str, float]]
     threads: list[tuple[str, float]]
+    inclusive_all: dict[str, float]
+
+    def share(self, func: str) -> float:
+        """Inclusive % of samples in function `func` (e.g. "AlarmEngine.observe")."""
+        return sum(v for k, v in self.inclusive_all.items() if k.startswith(func + " ("))
+
+    def shares(self, funcs: list[str]) -> dict[str, float]:
+        return {f: round(self.share(f), 1) for f in funcs}
 
     def as_text(self, title: str) -> str:
         lines = [f"{title}: {self.samples} samples (py-spy, 100 Hz, active threads only)"]
@@ -82,7 +90,28 @@ def summarise(raw: Path, top: int = 15) -> Profile | None:
     def pct(c: Counter[str], n: int) -> list[tuple[str, float]]:
         return [(name, 100 * v / total) for name, v in c.most_common(n)]
 
-    return Profile(total, pct(self_c, top), pct(incl_c, top), pct(thread_c, 10))
+    return Profile(
+        total,
+        pct(self_c, top),
+        pct(incl_c, top),
+        pct(thread_c, 10),
+        {name: 100 * v / total for name, v in incl_c.items()},
+    )
+
+
+INGEST_FUNCS = [
+    "Ingest._write_loop",
+    "write_batch",
+    "AlarmEngine.observe",
+    "AlarmEngine._telemetry",
+    "AlarmEngine._time_passes",
+    "_insert_ignore",
+    "_count_stats",
+    "classify",
+    "Client.ack",
+    "Client._loop",
+    "Ingest._on_message",
+]
 
 
 def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
@@ -92,8 +121,21 @@ def record(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | Non
         log("py-spy not installed (pip install py-spy): no profile")
         return None
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "100",
-         "--format", "raw", "--output", str(out), "--nonblocking"],
+        [
+            exe,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
