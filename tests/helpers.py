@@ -77,6 +77,19 @@ class BackendProcess:
         }
 
     def start(self, wait_broker: bool = True) -> BackendProcess:
+        # A free port can be taken by another process between our probe and the bind: retry.
+        for _attempt in range(3):
+            try:
+                return self._start(wait_broker)
+            except AssertionError:
+                if "address already in use" not in self.log():
+                    raise
+                self.stop()
+                (self.workdir / "backend.log").write_text("")
+                self.port = free_port()
+        return self._start(wait_broker)
+
+    def _start(self, wait_broker: bool) -> BackendProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with (self.workdir / "backend.log").open("ab") as out:
             self.proc = subprocess.Popen(
