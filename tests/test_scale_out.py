@@ -20,15 +20,18 @@ def replicas(
     broker: BrokerProcess, creds_dir: Path, postgres: PostgresServer, tmp_path: Path
 ) -> Iterator[list[BackendProcess]]:
     url = postgres.create_database("lijia_scale_out")
-    procs = []
-    for n in (1, 2):
-        env = {"LIJIA_SHARE_GROUP": "backend", "LIJIA_INGEST_CLIENT_ID": f"lijia-ingest-{n}"}
-        procs.append(
-            BackendProcess(broker.port, creds_dir, url, tmp_path / f"b{n}", extra_env=env).start()
-        )
-    yield procs
-    for proc in procs:
-        proc.stop()
+    procs: list[BackendProcess] = []
+    try:
+        for n in (1, 2):
+            env = {"LIJIA_SHARE_GROUP": "backend", "LIJIA_INGEST_CLIENT_ID": f"lijia-ingest-{n}"}
+            procs.append(
+                BackendProcess(broker.port, creds_dir, url, tmp_path / f"b{n}", extra_env=env)
+            )
+            procs[-1].start()
+        yield procs
+    finally:  # also when the second one fails to start
+        for proc in procs:
+            proc.stop()
 
 
 def test_two_backends_split_the_load_and_store_each_event_once(
