@@ -314,7 +314,7 @@ def sweep(
                 passing.append(rate)
             best = 0
             # The probe's winner must hold for the full window; else one step down.
-            for rate in sorted(passing, reverse=True)[:2]:
+            for rate in sorted(passing, reverse=True)[:3]:
                 log(f"live[{name}]: confirming {rate:,} ev/s for {confirm_s:.0f} s")
                 res = step(
                     ws,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks (not tests): `bash bench/run.sh` (full, ~15-20 min, writes docs/benchmarks.md and
+# The benchmarks (not tests): `bash bench/run.sh` (full, ~25-30 min on 2 cores, writes docs/benchmarks.md and
 # docs/benchmarks.png) or `bash bench/run.sh --quick` (smoke, a few minutes). Needs the venv of
 # scripts/up.sh and Debian's mosquitto + mosquitto-clients; installs the optional chart and
 # profiler packages (matplotlib, py-spy) into the venv if they are missing.
