@@ -4,12 +4,11 @@ benchmarks. Statements that depend on a number are only made when this run's num
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from bench.api import TARGET_P95_MS
 from bench.live import TARGET_P99_MS, TARGET_RATE
-from bench.report import live_rate
+from bench.report import _n, _ratio, live_rate
 from bench.simulator import TARGET_CORES, TARGET_DEVICES, TARGET_MB
 
 
@@ -22,19 +21,6 @@ def _g(d: Any, *path: Any, default: Any = float("nan")) -> Any:
         else:
             return default
     return d
-
-
-def _n(x: Any, fmt: str = ",.0f") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return format(x, fmt)
-
-
-def _div(a: Any, b: Any) -> float:
-    try:
-        return float(a) / float(b) if b else float("nan")
-    except (TypeError, ValueError):
-        return float("nan")
 
 
 def _cpu_at(emb: dict[str, Any], broker: str, rate: int) -> float:
@@ -81,9 +67,9 @@ def analysis(res: dict[str, Any]) -> str:
 
     # -- the broker's persistence ---------------------------------------------------------------
     capped = (
-        _div(sh_rate, var_rate) < 0.8
-        or _div(m_ship, m_1s) < 0.8
-        or _div(q.get("shipped"), q.get("prefill_config")) < 0.5
+        _ratio(sh_rate, var_rate) < 0.8
+        or _ratio(m_ship, m_1s) < 0.8
+        or _ratio(q.get("shipped"), q.get("prefill_config")) < 0.5
     )
     out += [
         (
@@ -152,7 +138,7 @@ def analysis(res: dict[str, Any]) -> str:
         return _n(sh_.get(f), ".0f") + " %"
 
     out += [
-        f"**2. Ingest: {_n(b_rate)} msg/s = {_div(b_rate, p_rate):.2f}× the bare paho drain "
+        f"**2. Ingest: {_n(b_rate)} msg/s = {_ratio(b_rate, p_rate):.2f}× the bare paho drain "
         f"({_n(p_rate)} msg/s); target 0.6× "
         f"({_n(0.6 * p_rate if p_rate == p_rate else float('nan'))}"
         " msg/s).** Where the backend's CPU goes while draining (py-spy samples of this run, "
@@ -183,11 +169,11 @@ def analysis(res: dict[str, Any]) -> str:
         f"The single-threaded prototype (`bench/ingest_prototype.py`: the same `write_batch`, "
         f"alarms included, ack after commit, but paho driven from the writing thread and the "
         f"batch's PUBACKs flushed together) drained {_n(proto)} msg/s "
-        f"({_div(proto, b_rate):.1f}× the backend): "
+        f"({_ratio(proto, b_rate):.1f}× the backend): "
         + (
             "removing the thread hand-offs helps, but the per-message SQL of the alarm rules is "
             "the larger cost."
-            if _div(proto, b_rate) >= 1.2
+            if _ratio(proto, b_rate) >= 1.2
             else "the thread hand-offs are not what limits the drain; the per-message SQL of the "
             "alarm rules is."
         ),
@@ -219,7 +205,7 @@ def analysis(res: dict[str, Any]) -> str:
     out += [
         f"**3. Live end to end: {live_rate(sh)} sustained (target {TARGET_RATE:,} ev/s) and p99 "
         f"{_n(lat.get('p99_ms'))} ms at {_n(lat.get('rate'))} ev/s "
-        f"({_div(lat.get('p99_ms'), TARGET_P99_MS):.1f}× the {TARGET_P99_MS:.0f} ms target) with "
+        f"({_ratio(lat.get('p99_ms'), TARGET_P99_MS):.1f}× the {TARGET_P99_MS:.0f} ms target) with "
         f"the shipped broker config.** Limited first by the broker's saves (point 1), then by "
         f"ingest (point 2): with the once-a-second save the pipeline sustained "
         f"{live_rate(var)}, with p50 {_n(vl.get('p50_ms'))} ms / p99 {_n(vl.get('p99_ms'))} ms "
@@ -270,10 +256,10 @@ def analysis(res: dict[str, Any]) -> str:
             f"({'within' if cpu_ok else 'over'} the {TARGET_CORES:g}-core target) while publishing "
             f"{at['msgs_per_s']:,.0f} msg/s at x{sim.get('busy_speed', 60):g}, and "
             f"{at['rss_delta_mb']:.0f} MB ({at['kb_per_device']:.0f} kB/device: "
-            f"{_div(at['rss_delta_mb'], TARGET_MB):.1f}× the {TARGET_MB:.0f} MB target"
+            f"{_ratio(at['rss_delta_mb'], TARGET_MB):.1f}× the {TARGET_MB:.0f} MB target"
             f"{'' if mem_ok else ', missed'}).** The bare paho clients on the same loop take "
             f"{_n(bare.get('kb_per_device'), '.0f')} kB/device "
-            f"({_div(at['rss_delta_mb'], bare.get('rss_delta_mb')):.1f}× less); the rest is the "
+            f"({_ratio(at['rss_delta_mb'], bare.get('rss_delta_mb')):.1f}× less); the rest is the "
             "simulation's own objects per device. "
             f"{_n(big.get('connected_at_end'))} of {_n(big.get('devices'))} devices stayed "
             "connected for the hold.",
@@ -366,7 +352,7 @@ def analysis(res: dict[str, Any]) -> str:
                 f"**6. API at {api['rows']:,} events:** p95 over {TARGET_P95_MS:.0f} ms for "
                 + "; ".join(
                     f"`{k}` {v['p95_ms']:.0f} ms "
-                    f"({_div(v['p95_ms'], TARGET_P95_MS):.1f}× the target)"
+                    f"({_ratio(v['p95_ms'], TARGET_P95_MS):.1f}× the target)"
                     for k, v in slow.items()
                 )
                 + "."
