@@ -154,6 +154,23 @@ class Run:
     alarm_snapshot: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Set by stop(): ends the timeline's waits at once. `_halt` ends the expectation watcher
+    # (also set when a step fails, which is not an operator's stop).
+    _stop_requested: threading.Event = field(
+        default_factory=threading.Event, init=False, repr=False
+    )
+    _halt: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+
+    # -- stopping --------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask a run (in another thread) to end: no further step is played, the watcher stops
+        polling, and every undecided expectation fails as stopped by the operator."""
+        self._stop_requested.set()
+        self._halt.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_requested.is_set()
 
     # -- expectations ----------------------------------------------------------------------
     def _snapshot_alarms(self) -> None:
@@ -319,18 +336,27 @@ class Run:
     def execute(self, on_progress: Callable[[int, int], None] | None = None) -> list[Verdict]:
         self._snapshot_alarms()
         self.started = time.monotonic()
-        stop, timeline_done = threading.Event(), threading.Event()
-        watcher = threading.Thread(target=self._watch, args=(stop, timeline_done), daemon=True)
+        timeline_done = threading.Event()
+        watcher = threading.Thread(
+            target=self._watch, args=(self._halt, timeline_done), daemon=True
+        )
         watcher.start()
         try:
             for i, step in enumerate(self.scenario.steps):
+                # Waiting on the stop event rather than sleeping: a stop ends the wait at once.
                 if step.at is not None:
                     delay = self.started + step.at - time.monotonic()
                     if delay > 0:
-                        time.sleep(delay)
+                        self._stop_requested.wait(delay)
+                if self.stopped:
+                    break
                 elapsed = time.monotonic() - self.started
                 self.log(f"[dim]+{elapsed:5.1f} s[/] step {i + 1} {step.id or step.action}")
-                self._do(step)
+                if step.wait is not None:
+                    if self._stop_requested.wait(step.wait):
+                        break  # interrupted: the pause did not run to its end
+                else:
+                    self._do(step)
                 if step.id:
                     self.step_times[step.id] = time.monotonic()
                 if on_progress:
@@ -341,11 +367,14 @@ class Run:
         finally:
             timeline_done.set()
         if self.errors:
-            stop.set()
+            self._halt.set()
+        if self.stopped:
+            self.log("[yellow]stopped by the operator[/]")
         watcher.join()
         for v in self.verdicts:
             if v.passed is None:
-                v.passed, v.seen = False, f"not decided ({v.seen}): the timeline stopped"
+                why = "stopped by the operator" if self.stopped else "the timeline stopped"
+                v.passed, v.seen = False, f"not decided ({v.seen}): {why}"
         return self.verdicts
 
     @property
