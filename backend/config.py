@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Device clocks further than this from ours are refused ("clock-skew"); 0 turns the check
     # off (accelerated simulations run device clocks ahead on purpose).
     max_clock_skew_s: float = 24 * 3600.0
+    # Device clocks further than this (but within max_clock_skew_s) are stored and flagged on
+    # the twin (`clock_skewed`). A backlog (the backend away) makes clocks look behind, too.
+    clock_skew_flag_s: float = 120.0
     # Ingest is "degraded" in /health while its oldest uncommitted message is older than this.
     degraded_lag_s: float = 10.0
     mqtt_keepalive_s: int = 30

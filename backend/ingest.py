@@ -63,6 +63,7 @@ class Ingest:
             engine,
             reject_retained=settings.mqtt_protocol == "5",
             max_clock_skew_s=settings.max_clock_skew_s or None,
+            clock_skew_flag_s=settings.clock_skew_flag_s or None,
         )
         self.on_batch = on_batch
         self.queue: queue.Queue[Incoming] = queue.Queue(maxsize=settings.ingest_queue_max)

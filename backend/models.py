@@ -46,6 +46,10 @@ class Device(SQLModel, table=True):
     last_seen: datetime | None = _ts(nullable=True)
     last_seq: int | None = None
     telemetry: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Device time minus our receive time, from its latest live message; `clock_skewed` once
+    # that is beyond LIJIA_CLOCK_SKEW_FLAG_S (events are still stored: a flag, not a refusal).
+    clock_skew_s: float | None = None
+    clock_skewed: bool = False
 
 
 class Event(SQLModel, table=True):

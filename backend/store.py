@@ -111,9 +111,14 @@ class Registry:
     """Provisioned devices (id -> kind), cached; unknown devices are refused, not created."""
 
     def __init__(
-        self, engine: Engine, reject_retained: bool = True, max_clock_skew_s: float | None = None
+        self,
+        engine: Engine,
+        reject_retained: bool = True,
+        max_clock_skew_s: float | None = None,
+        clock_skew_flag_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.clock_skew_flag_s = clock_skew_flag_s
         # Accelerated simulations run device clocks ahead on purpose; they turn this off.
         self.max_clock_skew_s = max_clock_skew_s
         # The embedded fallback broker (amqtt) marks queued messages as retained when it
@@ -241,6 +246,12 @@ def write_batch(
         if not env.injected:
             twin["last_seen"] = item.received_at
             twin["last_seq"] = max(env.seq, twin.get("last_seq", -1))
+            if registry.clock_skew_flag_s is not None:
+                # The freshest message of the batch says most about the clock (older ones may
+                # have waited in a queue).
+                skew = round((env.ts - item.received_at).total_seconds(), 1)
+                twin["clock_skew_s"] = max(skew, twin.get("clock_skew_s", skew))
+                twin["clock_skewed"] = abs(twin["clock_skew_s"]) > registry.clock_skew_flag_s
         if msg.topic.channel is Channel.TELEMETRY:
             twin["telemetry"] = env.data
         elif msg.topic.channel is Channel.COMMAND_RESULTS:

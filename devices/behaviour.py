@@ -13,7 +13,12 @@ from pydantic import BaseModel
 from contracts.envelope import Command
 from contracts.fleet import DeviceSpec
 from contracts.topics import Channel
+from devices.daily import Arrivals
 from devices.population import Population
+
+
+class UnsupportedFault(ValueError):
+    """The kind's model has no such fault (a drill asked a stereo for a cooler failure)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,24 @@ class Behaviour(ABC):
         default takes no part. Like `wake`, it may change `next_wakeup`.
         """
         return []
+
+    # -- drills (devices/control.py): faults and load changes a scenario asks for ---------------
+    def fault(
+        self, fault: str, on: bool, now: datetime, drift_per_min: float = 0.0
+    ) -> list[Emission]:
+        """Start (`on`) or end a behaviour fault at `now`; what the device publishes because of
+        it. Kinds override this for the faults their model knows; the rest refuse."""
+        raise UnsupportedFault(f"a {self.kind} has no {fault}")
+
+    def set_load(self, now: datetime, factor: float | None, per_hour: float | None) -> int:
+        """Arrivals at `factor` times the usual rate, or at a fixed `per_hour` (None, None: back
+        to normal), redrawn from `now`. Returns how many arrival processes the kind has."""
+        processes = [v for v in vars(self).values() if isinstance(v, Arrivals)]
+        for arrivals in processes:
+            arrivals.load = 1.0 if factor is None else factor
+            arrivals.fixed = per_hour
+            arrivals.plan(now)
+        return len(processes)
 
     def describe(self) -> dict[str, Any]:
         return {"device_id": self.spec.id, "kind": self.kind}

@@ -214,23 +214,29 @@ class Arrivals:
 
     The curve is constant within a local hour, so a gap that would cross the hour's end is cut
     there and drawn afresh (exact, by memorylessness): a quiet hour never hides the next rush.
-    `boost` multiplies the rate (a flu wave) from the next draw on.
+    `boost` multiplies the rate (a flu wave) from the next draw on; a drill's load change sets
+    `load` (another factor) or `fixed` (a rate per hour whatever the hour).
     """
 
-    __slots__ = ("_real", "boost", "curve", "due", "per_hour", "rng")
+    __slots__ = ("_real", "boost", "curve", "due", "fixed", "load", "per_hour", "rng")
 
     def __init__(self, rng: random.Random, per_hour: float, curve: DayCurve, now: datetime) -> None:
         self.rng = rng
         self.per_hour = per_hour
         self.curve = curve
         self.boost = 1.0
+        self.load = 1.0
+        self.fixed: float | None = None
         self.due = now
         self._real = False
         self.plan(now)
 
     def plan(self, now: datetime) -> None:
         end = hour_end(now)
-        rate = self.per_hour * self.boost * self.curve.at(now)
+        if self.fixed is not None:
+            rate = self.fixed
+        else:
+            rate = self.per_hour * self.boost * self.load * self.curve.at(now)
         if rate > 0:
             at = now + timedelta(seconds=self.rng.expovariate(rate / 3600))
             if at < end:

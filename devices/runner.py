@@ -40,6 +40,7 @@ from types import FrameType
 
 from contracts.fleet import Fleet
 from devices.clock import SimClock, speed_label
+from devices.control import SimulatorControl
 from devices.daily import CHONGQING
 from devices.loop import MqttLoop, raise_fd_limit
 from devices.session import BrokerAddress, DeviceSession, FleetStats
@@ -140,6 +141,13 @@ class FleetRunner:
         ]
         for session in self.sessions:
             session.ready = False  # until the street's clock starts
+        # Drills' faults and load changes (contracts/simulation.py), if the credentials have
+        # the simulator's user (older secrets files do not: then there is no control plane).
+        self.control = (
+            SimulatorControl(self, creds.simulator_password, broker)
+            if creds.simulator_password
+            else None
+        )
         self.phase = "connecting"
         self.end: datetime | None = None
         self.finished = False
@@ -156,6 +164,8 @@ class FleetRunner:
         """Begin connecting (in waves, as `tick` runs)."""
         self._to_connect = deque(self.sessions)
         self._connect_deadline = time.monotonic() + self.connect_timeout
+        if self.control is not None:
+            self.control.connect()
 
     def _connect_some(self) -> None:
         opened = 0
@@ -298,6 +308,8 @@ class FleetRunner:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Every device says goodbye on its state topic, then the loop drains."""
+        if self.control is not None:
+            self.control.close()
         for session in self.sessions:
             session.shutdown()
         deadline = time.monotonic() + timeout

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.envelope import Identifier, Token
+from contracts.simulation import FaultAction, LoadAction, NetworkAction, OfflineAction, Target
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DRILLS_DIR = Path(__file__).resolve().parent / "drills"
@@ -74,8 +75,48 @@ class SendCommand(Strict):
     within: float = Field(default=15.0, gt=0, le=3600)
 
 
+# Drills on the running simulator (contracts/simulation.py): a target (device, devices, kind,
+# share + seed) and the action's own fields, side by side in one mapping.
+class FaultStep(FaultAction, Target):
+    """A behaviour fault on the target devices for `for_s` seconds (camera-failure and
+    door-jam on gates; cooler-failure, door-jam and sensor-drift on medicine cabinets)."""
+
+    def action_part(self) -> FaultAction:
+        return FaultAction.model_validate(self.model_dump(include=set(FaultAction.model_fields)))
+
+
+class NetworkStep(NetworkAction, Target):
+    """Network trouble on the target devices' messages for `for_s` seconds."""
+
+    def action_part(self) -> NetworkAction:
+        fields = set(NetworkAction.model_fields)
+        return NetworkAction.model_validate(self.model_dump(include=fields))
+
+
+class OfflineStep(OfflineAction, Target):
+    """The target devices leave the network (abruptly: Last Will; or cleanly) for `for_s`."""
+
+    def action_part(self) -> OfflineAction:
+        fields = set(OfflineAction.model_fields)
+        return OfflineAction.model_validate(self.model_dump(include=fields))
+
+
+class LoadStep(LoadAction, Target):
+    """Arrivals at the target devices change for `for_s` seconds (a rush, a flu wave)."""
+
+    def action_part(self) -> LoadAction:
+        return LoadAction.model_validate(self.model_dump(include=set(LoadAction.model_fields)))
+
+
+DrillStep = FaultStep | NetworkStep | OfflineStep | LoadStep
+DRILL_ACTIONS = ("fault", "network", "offline", "load")
+
+
+ACTIONS = ("inject", "telemetry", "command", "wait", *DRILL_ACTIONS)
+
+
 class Step(Strict):
-    """Exactly one of inject / telemetry / command / wait."""
+    """Exactly one of inject / telemetry / command / wait / fault / network / offline / load."""
 
     id: Token | None = Field(default=None, description="name to refer to from expectations")
     at: float | None = Field(
@@ -88,22 +129,29 @@ class Step(Strict):
     telemetry: InjectTelemetry | None = None
     command: SendCommand | None = None
     wait: float | None = Field(default=None, ge=0, le=3600, description="pause, in seconds")
+    fault: FaultStep | None = None
+    network: NetworkStep | None = None
+    offline: OfflineStep | None = None
+    load: LoadStep | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [
-            a for a in (self.inject, self.telemetry, self.command, self.wait) if a is not None
-        ]
+        actions = [name for name in ACTIONS if getattr(self, name) is not None]
         if len(actions) != 1:
-            raise ValueError("a step has exactly one of: inject, telemetry, command, wait")
+            raise ValueError(f"a step has exactly one of: {', '.join(ACTIONS)}")
         return self
 
     @property
     def action(self) -> str:
-        for name in ("inject", "telemetry", "command", "wait"):
+        for name in ACTIONS:
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def drill(self) -> DrillStep | None:
+        """The drill for the simulator, if this step is one."""
+        return self.fault or self.network or self.offline or self.load
 
 
 # -- expectations ------------------------------------------------------------------------------

@@ -15,9 +15,12 @@ from xml.etree import ElementTree as ET
 import httpx
 
 from contracts.alarms import compare
+from contracts.simulation import Target
 from contracts.topics import Channel
+from scenarios.control import SimulatorLink
 from scenarios.model import (
     FINAL_STATUSES,
+    DrillStep,
     ExpectAlarm,
     Expectation,
     ExpectCommand,
@@ -154,6 +157,7 @@ class Run:
     alarm_snapshot: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    link: SimulatorLink | None = None  # opened by the first drill step
     # Set by stop(): ends the timeline's waits at once. `_halt` ends the expectation watcher
     # (also set when a step fails, which is not an operator's stop).
     _stop_requested: threading.Event = field(
@@ -332,6 +336,26 @@ class Run:
             self.log(f"command {c.name} → {c.device} ({row['command_id']}, {row['status']})")
         elif step.wait is not None:
             time.sleep(step.wait)
+        elif (drill := step.drill) is not None:
+            self._drill(drill)
+
+    def _drill(self, drill: DrillStep) -> None:
+        """A fault, network trouble, an outage or a load change, applied by the simulator."""
+        action = drill.action_part()
+        target = Target.model_validate(drill.model_dump(include=set(Target.model_fields)))
+        if self.link is None:
+            self.link = SimulatorLink(self.devices.conn)
+        devices = self.link.resolve(target)
+        self.link.send(devices, action, self.run_id)
+        what = getattr(drill, "fault", None) or drill.action
+        shown = ", ".join(devices[:3]) + (f" +{len(devices) - 3}" if len(devices) > 3 else "")
+        self.log(f"{what} → {len(devices)} device(s) ({shown}) for {drill.for_s:g} s")
+
+    def close(self) -> None:
+        """Close the drill session (the device publishers belong to the caller)."""
+        if self.link is not None:
+            self.link.close()
+            self.link = None
 
     def execute(self, on_progress: Callable[[int, int], None] | None = None) -> list[Verdict]:
         self._snapshot_alarms()

@@ -123,8 +123,8 @@ def up(
         "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
-        # An accelerated street runs its device clocks ahead of ours on purpose.
-        **({"LIJIA_MAX_CLOCK_SKEW_S": "0"} if pace != 1 else {}),
+        # An accelerated street runs device clocks ahead on purpose: no refusal, no flag.
+        **({"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"} if pace != 1 else {}),
     }
     # Backend and simulator load the same street (load_fleet(file, size)).
     env.pop(FLEET_SIZE_ENV, None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.fleet import Fleet
+from contracts.simulation import SIMULATOR_USER
 
 BACKEND_USER = "backend"
 # Device passwords are 32 random bytes, so key stretching adds nothing but connect time for
@@ -33,15 +34,24 @@ def mosquitto_hash(password: str, salt: bytes | None = None) -> str:
 class Credentials:
     backend_password: str
     devices: dict[str, str]
+    # The simulator's control-plane session (contracts/simulation.py); None in a secrets file
+    # written before it existed (`python -m stack credentials` adds it, keeping the others).
+    simulator_password: str | None = None
 
     @property
     def all_users(self) -> dict[str, str]:
-        return {BACKEND_USER: self.backend_password, **self.devices}
+        users = {BACKEND_USER: self.backend_password, **self.devices}
+        if self.simulator_password:
+            users[SIMULATOR_USER] = self.simulator_password
+        return users
 
 
 def generate(fleet: Fleet, out_dir: Path, keep_existing: bool = True) -> Credentials:
     """Write `passwd` and `secrets.json` for the fleet. Existing passwords are kept so that a
     running broker and a restarted simulator keep agreeing."""
+    taken = {BACKEND_USER, SIMULATOR_USER} & {d.id for d in fleet.devices}
+    if taken:
+        raise ValueError(f"a device may not be called {sorted(taken)[0]!r}: a service user is")
     out_dir.mkdir(parents=True, exist_ok=True)
     old = load(out_dir) if keep_existing and (out_dir / "secrets.json").exists() else None
     devices = {
@@ -51,11 +61,15 @@ def generate(fleet: Fleet, out_dir: Path, keep_existing: bool = True) -> Credent
     creds = Credentials(
         backend_password=(old.backend_password if old else None) or secrets.token_urlsafe(32),
         devices=devices,
+        simulator_password=(old.simulator_password if old else None) or secrets.token_urlsafe(32),
     )
     secrets_path = out_dir / "secrets.json"
-    secrets_path.write_text(
-        json.dumps({"backend": creds.backend_password, "devices": creds.devices}, indent=1)
-    )
+    raw = {
+        "backend": creds.backend_password,
+        "simulator": creds.simulator_password,
+        "devices": creds.devices,
+    }
+    secrets_path.write_text(json.dumps(raw, indent=1))
     secrets_path.chmod(0o600)
     lines = [f"{user}:{mosquitto_hash(pw)}" for user, pw in creds.all_users.items()]
     passwd = out_dir / "passwd"
@@ -67,7 +81,11 @@ def generate(fleet: Fleet, out_dir: Path, keep_existing: bool = True) -> Credent
 
 def load(out_dir: Path) -> Credentials:
     raw = json.loads((out_dir / "secrets.json").read_text())
-    return Credentials(backend_password=raw["backend"], devices=dict(raw["devices"]))
+    return Credentials(
+        backend_password=raw["backend"],
+        devices=dict(raw["devices"]),
+        simulator_password=raw.get("simulator"),
+    )
 
 
 def credentials_dir() -> Path:

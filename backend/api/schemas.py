@@ -40,6 +40,8 @@ class DevicePublic(BaseModel):
     last_seen: datetime | None
     last_seq: int | None
     telemetry: dict[str, Any]
+    clock_skew_s: float | None = None
+    clock_skewed: bool = False
     open_alarms: int = 0
     worst_severity: str | None = None
 

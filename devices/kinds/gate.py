@@ -16,6 +16,7 @@ from devices.daily import CHINA as CHINA  # re-exported: tests compute Chongqing
 from devices.kinds import register
 
 CAMERA_FAULTS = ("no-signal", "lens-obscured", "overheating", "firmware-crash")
+DOOR_ALERT = timedelta(seconds=30)  # a gate door open this long without anyone passing
 
 
 @register
@@ -38,6 +39,9 @@ class GateBehaviour(Behaviour):
         self.camera_down_since = now
         self.next_camera = now + self._camera_gap()
         self.next_telemetry = now
+        # A jammed door (a drill's fault) is reported once it has stood open for DOOR_ALERT.
+        self.door_jammed_at = now
+        self.door_alert_at = now + daily.NEVER
 
     @property
     def next_arrival(self) -> datetime:
@@ -51,12 +55,17 @@ class GateBehaviour(Behaviour):
         return timedelta(minutes=1) + daily.gap(self.rng, 60 / max(repair_min, 1))
 
     def next_wakeup(self) -> datetime:
-        return min(self.arrivals.due, self.next_camera, self.next_telemetry)
+        return min(self.arrivals.due, self.next_camera, self.next_telemetry, self.door_alert_at)
 
     def wake(self, now: datetime) -> list[Emission]:
         out: list[Emission] = []
         if now >= self.next_camera:
             out.append(self._camera(now))
+        if now >= self.door_alert_at:
+            self.door_alert_at = now + daily.NEVER
+            held = int((now - self.door_jammed_at).total_seconds())
+            out.append(Emission(Channel.EVENTS, "door-held-open", contract.DoorHeldOpen(
+                seconds=max(1, held))))  # fmt: skip
         if now >= self.arrivals.due and self.arrivals.fire(now):
             out.extend(self._arrival(now))
         if now >= self.next_telemetry:
@@ -168,6 +177,25 @@ class GateBehaviour(Behaviour):
         if duration_ms:
             self.entries += 1
             self.entry_ms_total += duration_ms
+
+    def fault(
+        self, fault: str, on: bool, now: datetime, drift_per_min: float = 0.0
+    ) -> list[Emission]:
+        if fault == "camera-failure":
+            if on == (not self.camera_ok):
+                return []  # already in that state
+            out = [self._camera(now)]
+            # The drill decides when it ends, not the repair schedule.
+            self.next_camera = now + (daily.NEVER if on else self._camera_gap())
+            return out
+        if fault == "door-jam":
+            if on:
+                self.door, self.door_jammed_at = "open", now
+                self.door_alert_at = now + DOOR_ALERT
+            else:
+                self.door, self.door_alert_at = "closed", now + daily.NEVER
+            return [self._telemetry()]
+        return super().fault(fault, on, now, drift_per_min)
 
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if command.name == "open-once":

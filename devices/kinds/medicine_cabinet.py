@@ -85,6 +85,8 @@ class MedicineCabinetBehaviour(Behaviour):
         self.next_jam = now + daily.gap(rng, self.rate("door_jams_per_day", 0.1) / 24)
         self.next_forced = now + daily.gap(rng, self.rate("door_forced_per_day", 0.01) / 24)
         self.next_telemetry = now
+        self.drift_per_min = 0.0
+        self.drift_since = now
 
     def next_wakeup(self) -> datetime:
         return min(
@@ -272,7 +274,7 @@ class MedicineCabinetBehaviour(Behaviour):
         lo, hi = self.band
         data = contract.CabinetTelemetry(
             stock=list(self.stock),
-            temperature_c=round(self.temperature + self.rng.gauss(0, 0.1), 1),
+            temperature_c=round(self.temperature + self._drift() + self.rng.gauss(0, 0.1), 1),
             humidity_pct=round(min(100.0, max(0.0, self.humidity + self.rng.gauss(0, 0.5))), 1),
             band_min_c=lo,
             band_max_c=hi,
@@ -281,6 +283,35 @@ class MedicineCabinetBehaviour(Behaviour):
             locked=self.locked,
         )
         return Emission(Channel.TELEMETRY, "telemetry", data)
+
+    def fault(
+        self, fault: str, on: bool, now: datetime, drift_per_min: float = 0.0
+    ) -> list[Emission]:
+        out = self._advance(now)  # the physics up to now, under the old conditions
+        if fault == "cooler-failure":
+            if on != self.cooler_ok:
+                return out  # already in that state
+            out.append(self._cooler(now))
+            if on:  # the drill decides when it is repaired
+                self.next_cooler = now + daily.NEVER
+            return out
+        if fault == "door-jam":
+            if on:
+                self._open_door(now, timedelta(days=1), False)
+            elif self.door_open:
+                self.door_close_at = now
+            return out
+        if fault == "sensor-drift":
+            self.drift_per_min = drift_per_min if on else 0.0
+            self.drift_since = now
+            return out
+        return super().fault(fault, on, now, drift_per_min)
+
+    def _drift(self) -> float:
+        """How far the temperature sensor reads off the truth (a drill's sensor drift)."""
+        if not self.drift_per_min:
+            return 0.0
+        return self.drift_per_min * (self.updated - self.drift_since).total_seconds() / 60
 
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         out = self._advance(now)

@@ -1,0 +1,151 @@
+"""Drills on the running simulator: publish an action on its control topic as the backend user
+and wait until simulators answer for every device (contracts/simulation.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
+
+from contracts.envelope import new_id
+from contracts.fleet import load_fleet
+from contracts.simulation import (
+    ACK_TOPIC,
+    CONTROL_TOPIC,
+    Action,
+    Control,
+    ControlAck,
+    Target,
+    resolve,
+)
+from scenarios.wire import Connection, ScenarioError
+from stack import credentials
+
+ACK_TIMEOUT_S = 10.0
+
+
+class SimulatorLink:
+    """One MQTT session as the backend user, opened on first use."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.client: mqtt.Client | None = None
+        self._street: dict[str, str] | None = None
+        self._acks: dict[str, list[ControlAck]] = {}
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+
+    def street(self) -> dict[str, str]:
+        if self._street is None:
+            fleet = load_fleet(self.conn.fleet_file, self.conn.fleet_size)
+            self._street = {d.id: d.kind for d in fleet.devices}
+        return self._street
+
+    def resolve(self, target: Target) -> list[str]:
+        try:
+            devices = resolve(target, self.street())
+        except ValueError as exc:
+            raise ScenarioError(f"{exc}: not in the fleet file {self.conn.fleet_file}") from None
+        if not devices:
+            raise ScenarioError("the target names no device")
+        return devices
+
+    def _connect(self) -> mqtt.Client:
+        if self.client is not None:
+            return self.client
+        try:
+            password = credentials.load(self.conn.credentials_dir).backend_password
+        except (OSError, ValueError, KeyError) as exc:
+            where = self.conn.credentials_dir
+            raise ScenarioError(f"cannot read credentials in {where}: {exc}") from None
+        v5 = self.conn.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"scenario-drills-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        )
+        client.username_pw_set(credentials.BACKEND_USER, password)
+        refused: list[str] = []
+
+        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if reason.is_failure:
+                refused.append(str(reason))
+            else:
+                c.subscribe(ACK_TOPIC, qos=1)
+
+        def on_subscribe(*_a: Any) -> None:
+            self._subscribed.set()
+
+        def on_ack(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            try:
+                ack = ControlAck.model_validate_json(msg.payload)
+            except ValidationError:
+                return
+            with self._lock:
+                if ack.id in self._acks:
+                    self._acks[ack.id].append(ack)
+
+        client.on_connect = on_connect
+        client.on_subscribe = on_subscribe
+        client.on_message = on_ack
+        try:
+            client.connect(self.conn.host, self.conn.port, keepalive=30)
+        except OSError as exc:
+            raise ScenarioError(
+                f"cannot reach the broker at {self.conn.host}:{self.conn.port}: {exc}"
+            ) from None
+        client.loop_start()
+        deadline = time.monotonic() + 10
+        while not self._subscribed.is_set() and not refused and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self._subscribed.is_set():
+            client.loop_stop()
+            raise ScenarioError(
+                f"broker refused the drill session: {refused[0] if refused else 'timeout'}"
+            )
+        self.client = client
+        return client
+
+    def send(self, devices: list[str], action: Action, run_id: str | None) -> int:
+        """Apply `action` to `devices`; returns how many simulators took part. Raises when a
+        device is hosted by no running simulator, or its simulator refused the action."""
+        client = self._connect()
+        control = Control(id=new_id(), devices=devices, do=action, run_id=run_id)
+        with self._lock:
+            self._acks[control.id] = []
+        info = client.publish(CONTROL_TOPIC, control.model_dump_json(), qos=1)
+        info.wait_for_publish(10)
+        wanted = set(devices)
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while True:
+            with self._lock:
+                acks = list(self._acks[control.id])
+            answered = {d for a in acks for d in (*a.applied, *a.refused)}
+            if answered >= wanted or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        with self._lock:
+            del self._acks[control.id]
+        refused = {d: why for a in acks for d, why in a.refused.items()}
+        if refused:
+            device, why = next(iter(sorted(refused.items())))
+            raise ScenarioError(f"the simulator refused {action.action} on {device}: {why}")
+        missing = sorted(wanted - answered)
+        if missing:
+            raise ScenarioError(
+                f"no running simulator hosts {', '.join(missing[:3])}"
+                f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''}: start the street "
+                "with `python -m stack up` (or `python -m devices run`) on this broker"
+            )
+        return len({a.simulator for a in acks})
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
