@@ -28,6 +28,7 @@ from contracts.validation import dumps
 from devices.behaviour import Behaviour, Emission
 from devices.clock import SimClock
 from devices.loop import MqttLoop
+from devices.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class DeviceSession:
         self.refused = False
         # Our publishes the broker has not acknowledged yet (queued in paho or in flight).
         self.pending = 0
+        # What the broker acknowledged in the last few seconds, published again after a
+        # reconnect: a broker killed between its ack and its next save lost it (devices/outbox.py).
+        self.outbox = Outbox(max_pending=10_000)
+        self._resending = False  # copies from the outbox are not counted as new publishes
         self._warned = False
         # Called after a command changed the behaviour: its next wake-up may have moved.
         self.on_change = on_change
@@ -156,6 +161,12 @@ class DeviceSession:
         self.stats.backlog += self.pending
         online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
         self._publish(Channel.STATE, dumps(online))
+        # After a lost connection: the recently acknowledged window again, same bytes, same
+        # event ids (the backend keeps one copy). paho then sends its unacknowledged messages.
+        self._resending = True
+        for channel, payload in self.outbox.take():
+            self._publish(channel, payload)
+        self._resending = False
         client.subscribe(str(self.topic(Channel.COMMANDS)), qos=1)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
@@ -204,17 +215,20 @@ class DeviceSession:
                 self._warned = True
                 log.warning("%s: publish failed: %s", self.device_id, mqtt.error_string(info.rc))
         else:
-            self.stats.published += 1
-            if channel is Channel.EVENTS:
-                self.stats.events += 1
+            if not self._resending:
+                self.stats.published += 1
+                if channel is Channel.EVENTS:
+                    self.stats.events += 1
             if rule.qos:
+                self.outbox.sent(info.mid, channel, payload)
                 self.pending += 1
                 if self.online:
                     self.stats.backlog += 1
         return info
 
-    def _on_publish(self, _c: Any, _u: Any, _mid: int, _rc: ReasonCode, _p: Any) -> None:
+    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
         # Called once per QoS 1 message, when its PUBACK arrives (so only while online).
+        self.outbox.acked(mid, accepted=not rc.is_failure)
         self.pending -= 1
         if self.online:
             self.stats.backlog -= 1

@@ -9,11 +9,22 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from contracts.fleet import load_fleet
+from contracts.kinds.gate import EntryGranted
+from contracts.topics import Channel
+from devices.behaviour import Emission
+from devices.clock import SimClock
+from devices.kinds.gate import GateBehaviour
+from devices.loop import MqttLoop
+from devices.population import Population
+from devices.runner import device_rng
+from devices.session import BrokerAddress, DeviceSession, FleetStats
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
@@ -92,6 +103,67 @@ class Stream:
         assert set(ids) == set(self.sent), f"lost {len(set(self.sent) - set(ids))} events"
 
 
+class SessionStream:
+    """The simulator's own device session (devices/session.py, with its outbox) publishing N gate
+    events, its MQTT loop driven by a background thread the way the simulator drives it."""
+
+    def __init__(
+        self, port: int, creds: Credentials, device: str = "gate-north", pace_s: float = 0.002
+    ) -> None:
+        spec = next(d for d in load_fleet().devices if d.id == device)
+        behaviour = GateBehaviour(spec, device_rng(1, spec.id), Population(10, 1))
+        self.loop = MqttLoop()
+        self.session = DeviceSession(
+            behaviour,
+            creds.devices[device],
+            self.loop,
+            SimClock(datetime.now(UTC)),
+            BrokerAddress("127.0.0.1", port),
+            FleetStats(),
+        )
+        self.device_id = device
+        self.pace_s = pace_s
+        self.sent: list[str] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.session.online, timeout=10)
+
+    def _run(self) -> None:
+        loop, session = self.loop, self.session
+        session.connect()
+        loop.run(until=lambda: session.online)
+        granted = Emission(Channel.EVENTS, "entry-granted", EntryGranted(method="card"))
+        for _ in range(N):
+            if loop.stopping:
+                return
+            self.sent.append(session.emit(granted, datetime.now(UTC)).event_id)
+            due = time.monotonic() + self.pace_s
+            while (left := due - time.monotonic()) > 0:
+                loop.run_once(left)
+        self.done.set()
+        loop.run()
+
+    def wait_sent(self, count: int) -> None:
+        wait_until(lambda: len(self.sent) >= count, timeout=60)
+
+    def finish(self, backend: BackendProcess, timeout: float = 120) -> None:
+        assert self.done.wait(timeout), "the device could not publish everything"
+        wait_until(lambda: len(backend.event_ids(device_id=self.device_id)) >= N, timeout)
+        ids = backend.event_ids(device_id=self.device_id)
+        assert len(ids) == len(set(ids)), "an event was stored twice"
+        assert set(ids) == set(self.sent), f"lost {len(set(self.sent) - set(ids))} events"
+
+    def close(self) -> None:
+        """A clean shutdown of the session, then the loop stops."""
+        self.loop.post(self.session.shutdown)
+        try:
+            wait_until(lambda: not self.loop.selector.get_map(), timeout=15)
+        finally:
+            self.loop.stop()
+            self.thread.join(15)
+
+
 def mid_stream(stream: Stream) -> None:
     stream.wait_sent(N // 3)
 
@@ -109,25 +181,22 @@ def test_broker_restarted_gracefully_mid_stream(
 def test_broker_sigkilled_mid_stream(
     broker: BrokerProcess, backend: BackendProcess, creds: Credentials
 ) -> None:
-    """Mosquitto acknowledges a publish, then saves in its next loop turn: a SIGKILL in that
-    instant can lose an acknowledged message (docs/reliability.md, "Known holes"). This test
-    kills the broker mid-stream but between two publishes, once the last acknowledgement is on
-    disk, and shows that everything acknowledged before the kill, and all that follows, is kept."""
-    stream = Stream(broker.port, creds)
-    mid_stream(stream)
-    stream.pause()
-    acked_at = time.time_ns()
-    # Any save that ends after the last acknowledgement holds every message before it (Mosquitto
-    # is single-threaded); one more change (a retained state) makes sure such a save happens.
-    online = b'{"status": "online", "reason": "connected"}'
-    stream.dev.publish_raw("lijia/gate/gate-north/state", online, retain=True)
-    db = broker.workdir / "data" / "mosquitto.db"
-    wait_until(lambda: db.exists() and db.stat().st_mtime_ns > acked_at, timeout=30)
-    broker.kill()
-    wait_until(lambda: backend.health()["status"] == "degraded", timeout=30)
-    broker.start()
-    stream.resume()
-    stream.finish(backend)
+    """Killed while the device is publishing. Mosquitto acknowledges a publish before it saves,
+    so a SIGKILL can lose messages the device already saw acknowledged; the device's outbox
+    (devices/outbox.py) publishes its last acknowledged seconds again after the reconnect, the
+    backend keeps one copy of each, and nothing is lost."""
+    stream = SessionStream(broker.port, creds)
+    try:
+        stream.wait_sent(N // 3)
+        broker.kill()
+        assert not stream.done.is_set(), "the broker must die while the device publishes"
+        wait_until(lambda: backend.health()["status"] == "degraded", timeout=30)
+        broker.start()
+        # The device reconnected and published its acknowledged window again.
+        wait_until(lambda: stream.session.outbox.resent > 0, timeout=60)
+        stream.finish(backend)
+    finally:
+        stream.close()
 
 
 @pytest.fixture
