@@ -27,6 +27,7 @@ from backend.api.routes import (
     events,
     health,
     quality,
+    scenarios,
     stats,
     stream,
 )
@@ -36,6 +37,7 @@ from backend.ingest import Ingest
 from backend.live import Broadcaster
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
+from backend.scenario_jobs import ScenarioJobs
 from backend.store import BatchResult
 from contracts.fleet import load_fleet
 
@@ -109,11 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.ingest.start()
         ctx.publisher.start()
         app.state.ctx = ctx
+        # Before serving: it adds the runs' own API key to the settings.
+        app.state.scenario_jobs = ScenarioJobs(settings)
         upkeep = asyncio.create_task(_upkeep(ctx))
         try:
             yield
         finally:
             upkeep.cancel()
+            # Runs first: they publish through the broker and call this API.
+            await asyncio.to_thread(app.state.scenario_jobs.shutdown)
             ctx.publisher.stop()
             ctx.ingest.stop()
             engine.dispose()
@@ -156,6 +162,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The CSV export's path (/events.csv) must be matched before /events/{event_id}.
     app.include_router(events.csv_router)
-    for module in (health, devices, events, commands, alarms, stats, quality, stream, contract):
+    for module in (
+        health,
+        devices,
+        events,
+        commands,
+        alarms,
+        stats,
+        quality,
+        stream,
+        contract,
+        scenarios,
+    ):
         app.include_router(module.router)
     return app
