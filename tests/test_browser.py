@@ -271,3 +271,32 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
         f"{n}.png"
         for n in ("overview", "overview-zh", "devices", "events", "alarms", "inject", "quality")
     }
+
+
+def test_shipped_scenario_started_from_the_inject_page_passes(
+    backend: BackendProcess, console: str, browser: Any
+) -> None:
+    """The Inject page's drill tab: pick a shipped scenario, start it, see it pass with its
+    verdicts (no simulator needed: the drills inject as the devices)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(console)
+    go(page, "Inject", "Inject an event")
+    page.get_by_role("tab", name="Run a shipped scenario").click()
+    choose(page, "drills-name", "quiet-hours-music")
+    expect(page.get_by_text("the violation raises an alarm", exact=True)).to_be_visible()
+    page.locator(".st-key-drills-start button").click()
+
+    expect(page.get_by_text("Passed quiet-hours-music: 2/2 expectations")).to_be_visible()
+    expect(page.get_by_text("PASS · the violation raises an alarm")).to_be_visible()
+    [run] = backend.get("/scenarios/runs")
+    assert run["name"] == "quiet-hours-music" and run["status"] == "passed"
+    expect(page.get_by_text(run["run_id"]).first).to_be_visible()
+    screenshot(page, "scenario-run")
+    context.close()
+    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHOTS / "scenario-run.png", DOCS_SHOTS / "scenario-run.png")

@@ -275,6 +275,56 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "inc.go": ("Stage it", "一键触发"),
     "inc.no_device": ("No {kind} on the street.", "街道上没有{kind}。"),
+    # -- inject: shipped scenarios (drills) ------------------------------------------------------
+    "inject.tab_scenarios": ("Run a shipped scenario", "运行预置演练"),
+    "drills.intro": (
+        "A drill plays a timeline of injections and commands on real devices of the street and "
+        "checks what the backend made of it: each expectation passes or fails with what was seen.",
+        "演练在街道的真实设备上按时间线注入事件、下发指令，并检查后端的处理结果：每项预期给出"
+        "通过或失败及实际所见。",
+    ),
+    "drills.none": ("No scenarios are shipped with this backend.", "此后端没有预置演练。"),
+    "drills.pick": ("Scenario", "演练"),
+    "drills.steps_word": ("steps", "步"),
+    "drills.checks": ("It checks", "检查项"),
+    "drills.start": ("Start the drill", "开始演练"),
+    "drills.stop": ("Stop", "停止"),
+    "drills.steps": ("step {done} of {total}", "第 {done}/{total} 步"),
+    "drills.status.running": (
+        "Running {name}: {passed}/{total} expectations passed so far",
+        "正在运行 {name}：已通过 {passed}/{total} 项预期",
+    ),
+    "drills.status.passed": (
+        "Passed {name}: {passed}/{total} expectations",
+        "演练 {name} 通过：{passed}/{total} 项预期",
+    ),
+    "drills.status.failed": (
+        "Failed {name}: {passed}/{total} expectations passed",
+        "演练 {name} 未通过：仅 {passed}/{total} 项预期通过",
+    ),
+    "drills.status.stopped": (
+        "Stopped {name}: {passed}/{total} expectations passed before the stop",
+        "演练 {name} 已停止：停止前 {passed}/{total} 项预期通过",
+    ),
+    "drills.status.error": (
+        "{name} could not be carried out: {passed}/{total} expectations passed",
+        "演练 {name} 无法执行：{passed}/{total} 项预期通过",
+    ),
+    "drills.pass": ("PASS", "通过"),
+    "drills.fail": ("FAIL", "失败"),
+    "drills.open": ("OPEN", "进行中"),
+    "drills.seen": ("expected {expected}; seen {seen}", "预期 {expected}；实际 {seen}"),
+    "drills.run_id": (
+        "Run {run_id}, started {time}; its events: Events page or GET /events?run_id={run_id}",
+        "运行编号 {run_id}，开始于 {time}；相关事件见事件页或 GET /events?run_id={run_id}",
+    ),
+    "drills.log": ("Run log", "运行日志"),
+    "drills.recent": ("Recent runs ({n})", "最近的运行（{n}）"),
+    "drills.col.started": ("Started", "开始时间"),
+    "drills.col.scenario": ("Scenario", "演练"),
+    "drills.col.status": ("Status", "状态"),
+    "drills.col.verdicts": ("Passed", "通过"),
+    "drills.col.run_id": ("Run id", "运行编号"),
     # -- quality ---------------------------------------------------------------------------------
     "quality.title": ("Data quality", "数据质量"),
     "quality.caption": (

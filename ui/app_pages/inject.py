@@ -1,5 +1,6 @@
 """Inject events: one-click incidents, a form generated from the contract, or raw JSON. The result
-follows the event back through ingest and shows the alarm it raised, if any."""
+follows the event back through ingest and shows the alarm it raised, if any. A fourth tab runs a
+shipped scenario (drill) and follows its verdicts (ui/drills.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from ui.api import ApiError, get
 from ui.common import device_name, kind_label, kinds
+from ui.drills import scenarios_section
 from ui.forms import example, schema_form
 from ui.i18n import t
 from ui.incidents import INCIDENTS, Incident, follow, inject
@@ -109,8 +111,14 @@ if not devices:
     st.warning(t("inject.no_devices"))
     st.stop()
 
-tab_incidents, tab_form, tab_raw = st.tabs(
-    [t("inject.tab_incidents"), t("inject.tab_form"), t("inject.tab_raw")], key="inject.tab"
+tab_incidents, tab_form, tab_raw, tab_scenarios = st.tabs(
+    [
+        t("inject.tab_incidents"),
+        t("inject.tab_form"),
+        t("inject.tab_raw"),
+        t("inject.tab_scenarios"),
+    ],
+    key="inject.tab",
 )
 with tab_incidents:
     from_incident = incidents_tab(devices)
@@ -118,6 +126,8 @@ with tab_form:
     from_form = form_tab(devices)
 with tab_raw:
     from_raw = raw_tab()
+with tab_scenarios:
+    scenarios_section()
 
 requests = from_incident or from_form or from_raw
 if requests:
