@@ -176,6 +176,8 @@ class ScenarioJobs:
                     )
                 except ScenarioError as exc:
                     problems.append(([*loc, "data"], str(exc)))
+                except (OverflowError, ValueError):  # e.g. {{now+1e12s}}: past the calendar
+                    problems.append(([*loc, "data"], "a {{now±Ns}} template is out of range"))
         return problems
 
     # -- runs --------------------------------------------------------------------------------

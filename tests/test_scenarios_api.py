@@ -199,6 +199,24 @@ INVALID: list[tuple[dict[str, Any], list[Any]]] = [
         },
         ["body", "scenario", "steps", 0, "telemetry", "device"],
     ),
+    # A template far past the calendar.
+    (
+        {
+            "scenario": {
+                "name": "far-future",
+                "steps": [
+                    {
+                        "inject": {
+                            "device": "gate-south",
+                            "type": "entry-granted",
+                            "data": {"method": "{{now+99999999999999s}}"},
+                        }
+                    }
+                ],
+            }
+        },
+        ["body", "scenario", "steps", 0, "inject", "data"],
+    ),
     # A field that does not exist, and both a name and a scenario.
     ({"scenario": {"name": "x", "steps": [], "note": SECRET}}, ["body", "scenario", "note"]),
     ({"name": "quiet-hours-music", "scenario": {"name": SECRET.replace(" ", "-")}}, ["body"]),
