@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,6 +30,7 @@ from contracts.topics import CHANNEL_RULES, Channel, Topic
 from contracts.validation import dumps
 from devices.behaviour import Behaviour, Emission
 from devices.clock import SimClock
+from devices.faults import NetworkFaults
 from devices.loop import MqttLoop
 from devices.outbox import Outbox
 
@@ -63,6 +67,10 @@ class DeviceSession:
     The session does not decide when the behaviour wakes (the runner steps the whole street in
     simulated-time order); it connects, publishes what it is given and applies commands.
     """
+
+    # Drills (devices/control.py): network trouble, and when a device taken off may come back.
+    net: NetworkFaults | None = None
+    offline_until: float = 0.0
 
     def __init__(
         self,
@@ -137,6 +145,10 @@ class DeviceSession:
 
     def _reconnect(self) -> None:
         if self.closing:
+            return
+        away = self.offline_until - time.monotonic()
+        if away > 0:  # a drill took the device off the network: not back before it ends
+            self.loop.call_later(away, self._reconnect)
             return
         try:
             self.client.reconnect()
@@ -234,6 +246,12 @@ class DeviceSession:
             self.stats.backlog -= 1
 
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
+        net = self.net
+        if net is not None and not net.active:
+            self.end_network()
+            net = None
+        if net is not None and net.spec.skew_s:
+            ts += timedelta(seconds=net.spec.skew_s)  # the device's clock is off, not the world
         env = Envelope(
             event_id=new_id(),
             device_id=self.device_id,
@@ -248,9 +266,57 @@ class DeviceSession:
         self.seq += 1
         if self.refused:
             self.stats.dropped += 1  # the broker will not take it: do not pile it up in paho
-        else:
+        elif net is None:
             self._publish(emission.channel, dumps(env))
+        else:
+            for channel, payload in net.outgoing(emission.channel, dumps(env)):
+                if net.spec.delay_s:
+                    self.loop.call_later(net.spec.delay_s, partial(self._send, channel, payload))
+                else:
+                    self._send(channel, payload)
         return env
+
+    # -- drills (devices/control.py) -----------------------------------------------------------
+    def _send(self, channel: Channel, payload: bytes) -> None:
+        self._publish(channel, payload)
+
+    def troubled_network(self, faults: NetworkFaults) -> None:
+        """Network trouble on this device's events and telemetry until `faults.until`."""
+        self.end_network()
+        self.net = faults
+
+    def end_network(self) -> None:
+        net, self.net = self.net, None
+        if net is not None:
+            for channel, payload in net.flush():
+                self._publish(channel, payload)
+
+    def leave_network(self, abrupt: bool, for_s: float) -> None:
+        """Off the network for `for_s` seconds, then back (reconnecting as after any loss).
+
+        Abrupt: the link just goes (the socket is shut without DISCONNECT), so the broker
+        publishes the Last Will. Clean: the device says goodbye, then disconnects. Either way it
+        keeps running and queues what it publishes meanwhile (paho keeps QoS 1 messages)."""
+        self.offline_until = time.monotonic() + for_s
+        if not self.online:
+            return
+        if abrupt:
+            sock = self.client.socket()
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            return
+        bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
+        info = self._publish(Channel.STATE, dumps(bye))
+        deadline = time.monotonic() + 5.0
+
+        def finish() -> None:
+            if info.is_published() or time.monotonic() > deadline or not self.online:
+                self.client.disconnect()
+            else:
+                self.loop.call_later(0.02, finish)
+
+        finish()
 
     # -- commands ----------------------------------------------------------------------------
     def _result(self, command_id: str, status: str, reason: str | None = None) -> None:

@@ -201,6 +201,45 @@ class ExpectEvents(Strict):
         return self
 
 
+class ExpectShare(Strict):
+    """Of the events of `type` stamped since the start (or the step `after`), the share whose
+    `data.FIELD op value` holds is at least `at_least`, counted once `min_count` have arrived:
+    e.g. the share of face entries that took at most 3 s during a morning rush. Simulated
+    traffic carries no run id, so unlike `events` this counts the street's own events."""
+
+    device: Identifier | None = None
+    kind: Identifier | None = None
+    type: Identifier
+    where: dict[Identifier, Any] = Field(
+        default_factory=dict, description="only events whose data has these values"
+    )
+    field: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+    op: Literal["==", "!=", "<", "<=", ">", ">="] = "<="
+    value: Any
+    at_least: float = Field(ge=0, le=1)
+    min_count: int = Field(default=20, ge=1, le=10_000)
+    within: Within = 60.0
+
+
+class ExpectDevices(Strict):
+    """How many devices (of `kind`) have a twin field `op value`: e.g. at least 12 devices
+    with `availability == offline` after a power cut."""
+
+    kind: Identifier | None = None
+    field: str = Field(pattern=r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
+    op: Literal["==", "!=", "<", "<=", ">", ">="] = "=="
+    value: Any
+    at_least: int | None = Field(default=None, ge=0)
+    at_most: int | None = Field(default=None, ge=0)
+    within: Within = 10.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ExpectDevices:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("a devices expectation needs at_least and/or at_most")
+        return self
+
+
 class ExpectCommand(Strict):
     """The command sent by step `step` ends in (one of) `status`."""
 
@@ -209,8 +248,13 @@ class ExpectCommand(Strict):
     within: Within = 15.0
 
 
+CHECKS = ("alarm", "twin", "events", "command", "share", "devices")
+Check = ExpectAlarm | ExpectTwin | ExpectEvents | ExpectCommand | ExpectShare | ExpectDevices
+
+
 class Expectation(Strict):
-    """Exactly one of alarm / twin / events / command, with an optional name."""
+    """Exactly one of alarm / twin / events / command / share / devices, with an optional
+    name."""
 
     name: str | None = Field(default=None, max_length=200)
     after: Token | None = Field(
@@ -222,17 +266,20 @@ class Expectation(Strict):
     twin: ExpectTwin | None = None
     events: ExpectEvents | None = None
     command: ExpectCommand | None = None
+    share: ExpectShare | None = None
+    devices: ExpectDevices | None = None
 
     @model_validator(mode="after")
     def _one_check(self) -> Expectation:
-        checks = [c for c in (self.alarm, self.twin, self.events, self.command) if c is not None]
+        checks = [name for name in CHECKS if getattr(self, name) is not None]
         if len(checks) != 1:
-            raise ValueError("an expectation has exactly one of: alarm, twin, events, command")
+            raise ValueError(f"an expectation has exactly one of: {', '.join(CHECKS)}")
         return self
 
     @property
-    def check(self) -> ExpectAlarm | ExpectTwin | ExpectEvents | ExpectCommand:
-        for c in (self.alarm, self.twin, self.events, self.command):
+    def check(self) -> Check:
+        for name in CHECKS:
+            c: Check | None = getattr(self, name)
             if c is not None:
                 return c
         raise AssertionError("unreachable")  # pragma: no cover

@@ -24,7 +24,9 @@ from scenarios.model import (
     ExpectAlarm,
     Expectation,
     ExpectCommand,
+    ExpectDevices,
     ExpectEvents,
+    ExpectShare,
     ExpectTwin,
     Scenario,
     Step,
@@ -32,6 +34,7 @@ from scenarios.model import (
 from scenarios.wire import DevicePublishers, ScenarioError, new_run_id, render
 
 POLL_S = 0.25
+SHARE_CAP = 5000  # events read for a share expectation, at most
 
 
 class Api:
@@ -64,6 +67,16 @@ class Api:
     def alarms(self, device: str, rule: str) -> list[dict[str, Any]]:
         rows = self.get("/alarms", status="all", device_id=device, rule=rule, limit=1000)
         return [a for a in rows if a["rule"] == rule]
+
+    def events(self, params: dict[str, Any], cap: int) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.get("/events", limit=1000, cursor=cursor, **params)
+            rows += page["data"]
+            cursor = page["next_cursor"]
+            if cursor is None or len(rows) >= cap:
+                return rows
 
     def count_events(self, params: dict[str, Any], cap: int) -> int:
         n, cursor = 0, None
@@ -114,6 +127,23 @@ def _describe(e: Expectation) -> str:
             if b
         )
         return f"{bounds} {c.channel} matching {_event_filter_text(c)} within {c.within:g} s{after}"
+    if isinstance(c, ExpectShare):
+        where = f" {c.where}" if c.where else ""
+        return (
+            f"at least {c.at_least:.0%} of {c.type}{where} events with {c.field} {c.op} "
+            f"{c.value!r} (of at least {c.min_count}) within {c.within:g} s{after}"
+        )
+    if isinstance(c, ExpectDevices):
+        bounds = " and ".join(
+            b
+            for b in (
+                f"at least {c.at_least}" if c.at_least is not None else "",
+                f"at most {c.at_most}" if c.at_most is not None else "",
+            )
+            if b
+        )
+        kind = f" {c.kind}" if c.kind else ""
+        return f"{bounds}{kind} devices with {c.field} {c.op} {c.value!r} within {c.within:g} s"
     statuses = c.status if isinstance(c.status, list) else [c.status]
     return f"command of step {c.step!r} ends {' or '.join(statuses)} within {c.within:g} s{after}"
 
@@ -193,7 +223,42 @@ class Run:
             return lambda: self._probe_twin(c)
         if isinstance(c, ExpectEvents):
             return lambda: self._probe_events(c)
+        if isinstance(c, ExpectShare):
+            return lambda: self._probe_share(c, e.after)
+        if isinstance(c, ExpectDevices):
+            return lambda: self._probe_devices(c)
         return lambda: self._probe_command(c)
+
+    def _wall(self, step: str | None) -> datetime:
+        """When the step ran (or the run started), on the wall clock."""
+        at = self.step_times.get(step, self.started) if step else self.started
+        return datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
+
+    def _probe_share(self, c: ExpectShare, after: str | None) -> tuple[bool, bool, str]:
+        params = {
+            "device_id": c.device,
+            "kind": c.kind,
+            "type": c.type,
+            "since": self._wall(after).isoformat(),
+        }
+        rows = self.api.events(params, cap=SHARE_CAP)
+        rows = [r for r in rows if all(r["data"].get(k) == v for k, v in c.where.items())]
+        hits = 0
+        for r in rows:
+            found, value = _dig(r["data"], c.field)
+            hits += found and compare(value, c.op, c.value)
+        n = len(rows)
+        share = hits / n if n else 0.0
+        return n >= c.min_count and share >= c.at_least, False, f"{hits} of {n} ({share:.0%})"
+
+    def _probe_devices(self, c: ExpectDevices) -> tuple[bool, bool, str]:
+        twins = self.api.get("/devices", kind=c.kind)["data"]
+        n = 0
+        for twin in twins:
+            found, value = _dig(twin, c.field)
+            n += found and compare(value, c.op, c.value)
+        ok = (c.at_least is None or n >= c.at_least) and (c.at_most is None or n <= c.at_most)
+        return ok, False, f"{n} of {len(twins)} devices"
 
     def _probe_alarm(self, c: ExpectAlarm) -> tuple[bool, bool, str]:
         before = self.alarm_snapshot.get((c.device, c.rule), {})

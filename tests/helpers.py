@@ -317,3 +317,41 @@ class PostgresServer:
             ),
             capture_output=True,
         )
+
+
+def clean_env() -> dict[str, str]:
+    """This environment without LIJIA_ settings (a child takes only what it is given)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("LIJIA_")}
+
+
+class Simulator:
+    """`python -m devices run` as a subprocess; its log is kept for failure messages."""
+
+    def __init__(self, port: int, creds_dir: Path, log: Path, *args: str) -> None:
+        self.log = log
+        cmd = [sys.executable, "-m", "devices", "run", "--port", str(port),
+               "--credentials-dir", str(creds_dir), "--status-every", "2", *args]  # fmt: skip
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def wait(self, timeout: float) -> None:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"simulator still running: {self.text()[-3000:]}") from None
+        assert code == 0, self.text()[-3000:]
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -44,7 +43,7 @@ from devices import daily
 from devices.street import Street
 from stack import credentials
 from stack.broker import BrokerProcess
-from tests.helpers import ROOT, BackendProcess, wait_until
+from tests.helpers import ROOT, BackendProcess, Simulator, clean_env, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,10 +54,6 @@ DAY_DEVICES = (
     "school-lijia-middle", "stereo-lijia-garden-square", "stereo-smart-park",
     "property-app-lijia-garden",
 )  # fmt: skip
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("LIJIA_")}
 
 
 def coming_sunday() -> date:
@@ -131,39 +126,6 @@ def backend(
     ).start()
     yield proc
     proc.stop()
-
-
-class Simulator:
-    """`python -m devices run` as a subprocess; its log is kept for failure messages."""
-
-    def __init__(self, port: int, creds_dir: Path, log: Path, *args: str) -> None:
-        self.log = log
-        cmd = [sys.executable, "-m", "devices", "run", "--port", str(port),
-               "--credentials-dir", str(creds_dir), "--status-every", "2", *args]  # fmt: skip
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT
-            )
-
-    def wait(self, timeout: float) -> None:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise AssertionError(f"simulator still running: {self.text()[-3000:]}") from None
-        assert code == 0, self.text()[-3000:]
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def pure_street(fleet: Fleet, start: datetime, hours: float) -> list[tuple[Any, ...]]:
