@@ -226,6 +226,7 @@ class ScenarioJobs:
             job.error = f"internal error ({type(exc).__name__}); see the backend's log"
             job.add_line(f"error: {job.error}")
         finally:
+            run.close()  # the simulator control session of drill steps, if one was opened
             run.devices.close()
             run.api.close()
             with self._lock:

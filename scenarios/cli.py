@@ -18,7 +18,7 @@ from contracts.topics import Channel
 from scenarios.model import SCHEMA_PATH, load_scenario, schema_text
 from scenarios.recording import read_recording, record, replay
 from scenarios.runner import Api, Run, junit_xml
-from scenarios.wire import Connection, DevicePublishers, ScenarioError
+from scenarios.wire import Connection, DevicePublishers, ScenarioError, new_run_id
 
 app = typer.Typer(
     help="Lijia Street drills: inject events, run scenario files, record and replay traffic.",
@@ -134,6 +134,8 @@ def run(
                 r.execute(on_progress=progress)
         except ScenarioError as exc:
             r.errors.append(str(exc))
+        finally:
+            r.close()
         duration = time.monotonic() - t0
     client.close()
 
@@ -208,15 +210,20 @@ def replay_cmd(
 ) -> None:
     """Republish a recording, each message as its own device, keeping relative timing."""
     conn = _conn(host, port, protocol, creds, DEFAULT_FLEET)
+    run_id = new_run_id()
     try:
         items = sorted(read_recording(file), key=lambda i: i.t)
         with console.status(f"replaying {len(items)} messages…") as status:
             n = replay(
-                conn, items, speed, on_message=lambda k, _i: status.update(f"{k}/{len(items)}")
+                conn,
+                items,
+                speed,
+                on_message=lambda k, _i: status.update(f"{k}/{len(items)}"),
+                run_id=run_id,
             )
     except ScenarioError as exc:
         _fail(str(exc))
-    console.print(f"replayed {n} messages from {file}")
+    console.print(f"replayed {n} messages from {file} · run_id {run_id}")
 
 
 @app.command()

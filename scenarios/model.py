@@ -310,6 +310,11 @@ class Scenario(Strict):
         return self
 
 
+def needs_street(scenario: Scenario) -> bool:
+    """Does it act on the running simulator (faults, outages, load), or only inject?"""
+    return any(step.drill is not None for step in scenario.steps)
+
+
 def load_scenario(path: Path | str) -> Scenario:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     return Scenario.model_validate(raw)

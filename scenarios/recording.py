@@ -2,10 +2,11 @@
 through the broker, each message published by its own device's credentials.
 
 One line per message: {"t": receive time (UTC ISO), "topic", "payload" (UTF-8 text) or
-"payload_b64", "retain", "qos"}. Envelopes are replayed byte for byte, so event ids, sequence
-numbers and device times are kept: a replay into a fresh database stores the same events by
-id, and a replay into the database that already holds them stores nothing new (the backend
-keeps each event id once, by design).
+"payload_b64", "retain", "qos"}. Envelopes are replayed with their event ids, sequence numbers
+and device times, flagged `injected: true` with the replay's run id (so operators can tell a
+replay from the street): a replay into a fresh database stores the same events by id, and a
+replay into the database that already holds them stores nothing new (the backend keeps each
+event id once, by design). Anything that is not an envelope is replayed byte for byte.
 """
 
 from __future__ import annotations
@@ -144,15 +145,30 @@ def record(
     return count
 
 
+def tagged(payload: bytes, run_id: str) -> bytes:
+    """The envelope flagged as injected by this replay (same event id); other bytes as they are
+    (a corrupt recorded message stays corrupt: the backend dead-letters it again)."""
+    try:
+        raw = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return payload
+    if not isinstance(raw, dict) or "event_id" not in raw:
+        return payload
+    raw["injected"], raw["run_id"] = True, run_id
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def replay(
     conn: Connection,
     items: list[Recorded],
     speed: float = 1.0,
     on_message: Callable[[int, Recorded], None] | None = None,
+    run_id: str | None = None,
 ) -> int:
     """Republish each message as its own device, keeping the relative timing (divided by
-    `speed`; 0 or less: as fast as possible). Envelope channels are never retained; the state
-    channel keeps the retain flag the contract gives it."""
+    `speed`; 0 or less: as fast as possible), envelopes tagged with `run_id` if given.
+    Envelope channels are never retained; the state channel keeps the retain flag the contract
+    gives it."""
     if not items:
         return 0
     for item in items:
@@ -173,7 +189,8 @@ def replay(
                     time.sleep(delay)
             topic = Topic.parse(item.topic)
             retain = topic.channel is Channel.STATE
-            devices.publish_raw(topic.device_id, item.topic, item.payload, retain=retain)
+            payload = item.payload if run_id is None or retain else tagged(item.payload, run_id)
+            devices.publish_raw(topic.device_id, item.topic, payload, retain=retain)
             n += 1
             if on_message:
                 on_message(n, item)

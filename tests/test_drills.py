@@ -8,16 +8,19 @@ Mosquitto with broker_config/, and the real backend on SQLite.
 from __future__ import annotations
 
 import itertools
+import json
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from scenarios.model import load_scenario
+from devices.daily import CHONGQING
+from scenarios.model import load_scenario, needs_street, shipped
 from stack.broker import BrokerProcess
 from tests.helpers import API_KEY, ROOT, BackendProcess, Simulator, clean_env, wait_until
 
@@ -228,22 +231,100 @@ def test_a_drill_no_simulator_can_apply_fails_clearly(
     assert code != 0 and "no running simulator hosts gate-north" in out, out
 
 
-STREET_SCENARIOS = ("morning-rush", "evening-book-house-peak", "power-cut")
-
-
 def test_shipped_street_scenarios_pass_against_the_running_street(
     street: Simulator, broker: BrokerProcess, backend: BackendProcess, creds_dir: Path
 ) -> None:
-    """The drills that act on the simulator; the power cut last (it drops half the street)."""
-    drills = ROOT / "scenarios" / "drills"
-    parallel = [
-        start_scenario(drills / f"{name}.yaml", broker, backend, creds_dir)
-        for name in STREET_SCENARIOS[:2]
-    ]
-    for name, proc in zip(STREET_SCENARIOS, parallel, strict=False):
-        out, _ = proc.communicate(timeout=240)
-        assert proc.returncode == 0, f"{name}:\n{out}"
-    path = drills / "power-cut.yaml"
-    assert load_scenario(path).steps[0].offline is not None
-    code, out = run_scenario(path, broker, backend, creds_dir, timeout=240)
-    assert code == 0, out
+    """Every shipped drill that acts on the simulator (the others: tests/test_scenarios.py),
+    side by side; those that take devices off the network after the others."""
+    drills = [p for p in shipped() if needs_street(load_scenario(p))]
+    outages = [p for p in drills if any(s.offline for s in load_scenario(p).steps)]
+    assert len(drills) >= 3 and outages
+    for batch in ([p for p in drills if p not in outages], outages):
+        procs = {p: start_scenario(p, broker, backend, creds_dir) for p in batch}
+        for path, proc in procs.items():
+            out, _ = proc.communicate(timeout=240)
+            assert proc.returncode == 0, f"{path.name}:\n{out}"
+
+
+# -- record ten minutes of the street, replay into a fresh database ---------------------------
+def all_ids(backend: BackendProcess) -> set[str]:
+    return {
+        i
+        for channel in ("events", "telemetry", "command-results")
+        for i in backend.event_ids(channel=channel)
+    }
+
+
+def alarm_rows(backend: BackendProcess) -> set[tuple[Any, ...]]:
+    rows = backend.get("/alarms", status="all", limit=1000)
+    return {(a["device_id"], a["rule"], a["status"], a["occurrences"]) for a in rows}
+
+
+def recorded_ids(path: Path) -> set[str]:
+    ids = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            ids.add(json.loads(json.loads(line)["payload"])["event_id"])
+        except (ValueError, KeyError, TypeError):
+            continue  # availability (no event id)
+    return ids
+
+
+def test_ten_minutes_of_the_street_replay_into_a_fresh_database_identically(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path
+) -> None:
+    """Ten simulated minutes of a Monday morning rush (the simulator at full speed), recorded
+    off the broker while a backend stores them; replayed into a second backend on a new
+    database: the same event ids and the same alarms (rule, device, status, occurrences)."""
+    # Device clocks run at the simulated instant, ahead of ours: no refusal, no flag.
+    env = {"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"}
+    today = datetime.now(CHONGQING).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    start = f"{monday.isoformat()}T07:30:00"
+    first = BackendProcess(
+        broker.port, creds_dir, f"sqlite:///{tmp_path / 'first.db'}", tmp_path / "first",
+        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "lijia-ingest-first"},
+    ).start()  # fmt: skip
+    recording = tmp_path / "street.jsonl"
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "scenarios", "record", "--out", str(recording), "--duration",
+         "600", "--mqtt-port", str(broker.port), "--credentials-dir", str(creds_dir)],
+        cwd=ROOT, env={**clean_env(), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert recorder.stdout is not None
+        assert "recording for" in recorder.stdout.readline()
+        sim = Simulator(broker.port, creds_dir, tmp_path / "devices.log", "--speed", "max",
+                        "--start", start, "--hours", str(10 / 60))  # fmt: skip
+        sim.wait(180)
+        # Everything the devices published reaches both the recorder and the backend.
+        wait_until(lambda: (ids := all_ids(first)) and ids == recorded_ids(recording), 60)
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.communicate(timeout=30)
+    original_ids, original_alarms = all_ids(first), alarm_rows(first)
+    assert len(original_ids) > 500 and original_alarms, (len(original_ids), original_alarms)
+    first.stop()
+
+    fresh = BackendProcess(
+        broker.port, creds_dir, f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "fresh",
+        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "lijia-ingest-fresh"},
+    ).start()  # fmt: skip
+    try:
+        replay = subprocess.run(
+            [sys.executable, "-m", "scenarios", "replay", str(recording), "--speed", "0",
+             "--mqtt-port", str(broker.port), "--credentials-dir", str(creds_dir)],
+            cwd=ROOT, env={**clean_env(), "NO_COLOR": "1"}, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        run_id = replay.stdout.rsplit("run_id", 1)[1].split()[0]
+        wait_until(lambda: all_ids(fresh) == original_ids, 60)
+        assert alarm_rows(fresh) == original_alarms
+        # Replayed envelopes are flagged and carry the replay's run id (same event ids).
+        tagged = fresh.get("/events", run_id=run_id, limit=1000)["data"]
+        assert tagged and all(e["injected"] for e in tagged)
+        assert fresh.get("/events", injected="false", limit=10)["data"] == []
+    finally:
+        fresh.stop()
