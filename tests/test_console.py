@@ -444,7 +444,6 @@ def test_one_click_tailgating_shows_the_event_stored_and_the_alarm_raised(
     at = app("inject")
     assert_clean(at)
     assert at.title[0].value == "Inject an event"
-    assert at.button(key="inc.crash.go").disabled  # no API to crash a device yet
     at.selectbox(key="inc.tailgating.device").select("gate-east").run()
     at.button(key="inc.tailgating.go").click().run()
 
@@ -460,6 +459,27 @@ def test_one_click_tailgating_shows_the_event_stored_and_the_alarm_raised(
     [event] = backend.get("/events", injected=True)["data"]
     assert event["event_id"] in published
     assert event["type"] == "tailgating" and event["data"] == {"extra_people": 2}
+
+
+def test_one_click_crash_takes_the_simulated_gate_off_by_its_last_will(
+    console_env: BackendProcess, simulated_gate: subprocess.Popen[bytes]
+) -> None:
+    """The crash card starts a drill on the running simulator: the South Gate's link goes
+    without a goodbye, the broker publishes its Last Will; a minute later it is back."""
+    backend = console_env
+    wait_until(lambda: backend.get("/devices/gate-south")["availability"] == "online", 30)
+    at = app("inject")
+    at.selectbox(key="inc.crash.device").select("gate-south").run()
+    at.button(key="inc.crash.go").click().run()
+    assert_clean(at)
+    [started] = [s.value for s in at.success]
+    assert started.startswith("Crash drill started (run run-")
+    twin = wait_until(
+        lambda: (d := backend.get("/devices/gate-south"))["availability"] == "offline" and d, 20
+    )
+    assert twin["availability_reason"] == "last-will"
+    [run] = [r for r in backend.get("/scenarios/runs") if r["name"] == "device-crash"]
+    assert run["run_id"] in started
 
 
 def test_one_click_cooler_failure_injects_both_events(console_env: BackendProcess) -> None:

@@ -129,6 +129,34 @@ def _recent() -> None:
         )
 
 
+CRASH_S = 60  # how long a crashed device stays off the network
+
+
+def crash_drill(device_id: str) -> dict[str, Any]:
+    """An inline scenario: the device drops off abruptly for CRASH_S s and comes back."""
+    return {
+        "name": "device-crash",
+        "description": f"{device_id} loses power for {CRASH_S} s, then boots again.",
+        "steps": [{"id": "crash", "offline": {"device": device_id, "mode": "abrupt",
+                                              "for_s": CRASH_S}}],
+        "expect": [
+            {"name": "the broker publishes its Last Will", "after": "crash",
+             "twin": {"device": device_id, "field": "availability_reason", "value": "last-will",
+                      "within": 15}},
+            {"name": "it comes back online", "after": "crash",
+             "twin": {"device": device_id, "field": "availability", "value": "online",
+                      "within": CRASH_S + 30}},
+        ],
+    }  # fmt: skip
+
+
+def start_inline(scenario: dict[str, Any]) -> dict[str, Any]:
+    """Start an inline scenario and follow it (in the scenarios tab)."""
+    run: dict[str, Any] = post("/scenarios/runs", {"scenario": scenario})
+    st.session_state[RUN_KEY] = run["run_id"]
+    return run
+
+
 def scenarios_section() -> None:
     st.caption(t("drills.intro"))
     try:

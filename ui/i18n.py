@@ -270,8 +270,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "inc.crash": ("A device crashes", "设备死机"),
     "inc.crash_desc": (
-        "Not available yet: the backend has no API to crash a simulated device.",
-        "暂不可用：后端尚无让模拟设备死机的接口。",
+        "The device loses power for a minute: the broker announces it offline by its Last Will, "
+        "then it boots again. Needs the running simulator.",
+        "设备断电一分钟：代理按遗嘱消息宣告其离线，随后重新启动。需要模拟器在运行。",
+    ),
+    "inc.crash_started": (
+        "Crash drill started (run {run_id}): follow it under “Run a shipped scenario”.",
+        "死机演练已开始（运行 {run_id}）：在“运行预置演练”中查看进度。",
     ),
     "inc.go": ("Stage it", "一键触发"),
     "inc.no_device": ("No {kind} on the street.", "街道上没有{kind}。"),

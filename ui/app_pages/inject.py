@@ -11,7 +11,7 @@ import streamlit as st
 
 from ui.api import ApiError, get
 from ui.common import device_name, kind_label, kinds
-from ui.drills import scenarios_section
+from ui.drills import crash_drill, scenarios_section, start_inline
 from ui.forms import example, schema_form
 from ui.i18n import t
 from ui.incidents import INCIDENTS, Incident, follow, inject
@@ -24,20 +24,42 @@ def incidents_tab(devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     st.caption(t("inc.intro"))
     chosen: list[dict[str, Any]] | None = None
     per_row = 3
-    cards: list[Incident | None] = [*INCIDENTS, None]  # None: the device crash, not possible yet
+    cards: list[Incident | None] = [*INCIDENTS, None]  # None: the device crash (a drill)
     for start in range(0, len(cards), per_row):
         cols = st.columns(per_row)
         for col, incident in zip(cols, cards[start : start + per_row], strict=False):
             with col, st.container(border=True, height="stretch"):
                 if incident is None:
-                    st.markdown(f"**💥 {t('inc.crash')}**")
-                    st.caption(t("inc.crash_desc"))
-                    st.button(t("inc.go"), key="inc.crash.go", disabled=True, width="stretch")
+                    crash_card(devices)
                     continue
                 picked = incident_card(incident, devices)
                 if picked is not None:
                     chosen = picked
     return chosen
+
+
+def crash_card(devices: list[dict[str, Any]]) -> None:
+    """A simulated device loses power: a drill on the running simulator (the device's link goes
+    without a goodbye, the broker publishes its Last Will), followed in the scenarios tab."""
+    st.markdown(f"**💥 {t('inc.crash')}**")
+    st.caption(t("inc.crash_desc"))
+    by_id = {d["device_id"]: d for d in devices}
+    device_id = str(
+        st.selectbox(
+            t("inject.device"),
+            list(by_id),
+            format_func=lambda i: device_name(by_id[i]),
+            key="inc.crash.device",
+            label_visibility="collapsed",
+        )
+    )
+    if st.button(t("inc.go"), key="inc.crash.go", type="primary", width="stretch"):
+        try:
+            run = start_inline(crash_drill(device_id))
+        except ApiError as exc:
+            st.error(str(exc))
+        else:
+            st.success(t("inc.crash_started", run_id=run["run_id"]))
 
 
 def incident_card(incident: Incident, devices: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
