@@ -13,6 +13,17 @@ from pydantic import BaseModel
 from contracts.alarms import AlarmRule, BurstRule, EventRule, TelemetryRule
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import Availability, Command, CommandResult, Envelope
+from contracts.simulation import (
+    ACK_TOPIC,
+    CONTROL_TOPIC,
+    SIMULATOR_USER,
+    Control,
+    ControlAck,
+    FaultAction,
+    LoadAction,
+    NetworkAction,
+    OfflineAction,
+)
 from contracts.topics import CHANNEL_RULES, ROOT
 
 EXAMPLE_EVENT = {
@@ -176,6 +187,20 @@ def render() -> str:
         "Every kind also has the generic alarm `device-offline` (major): offline for longer than",
         "`LIJIA_OFFLINE_ALARM_AFTER_S`; cleared when the device is back online.",
         "",
+        "## The simulator's control plane (drills; not part of the device contract)",
+        "",
+        f"Drills publish a `Control` on `{CONTROL_TOPIC}` as user `backend`; every simulator",
+        f"process (user `{SIMULATOR_USER}`) applies it to the devices it hosts and answers with a",
+        f"`ControlAck` on `{ACK_TOPIC}` (QoS 1 both ways; see contracts/simulation.py).",
+        "",
+        fields_table(Control),
+        "Actions (`do`, by `action`): `fault`, `network`, `offline`, `load`:",
+        "",
+        fields_table(FaultAction),
+        fields_table(NetworkAction),
+        fields_table(OfflineAction),
+        fields_table(LoadAction),
+        fields_table(ControlAck),
         "## JSON Schema",
         "",
         "Every payload's JSON Schema is served by the backend at `GET /contract/kinds` and",
