@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -93,7 +94,23 @@ _STATE_DELETE = delete(STATE).where(
     STATE.c.rule == bindparam("b_rule"),
     STATE.c.key == bindparam("b_key"),
 )
-_STATE_INSERT = insert(STATE)
+_STATE_UPSERTS: dict[str, Any] = {}
+
+
+def _state_upsert(conn: Connection) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE for rule state, per dialect: two replicas that both saw no
+    row for the same device (a shared subscription splits a device's messages) must not fail
+    each other's batch with a duplicate key."""
+    name = conn.dialect.name
+    if name not in _STATE_UPSERTS:
+        stmt = (postgresql.insert if name == "postgresql" else sqlite.insert)(STATE)
+        _STATE_UPSERTS[name] = stmt.on_conflict_do_update(
+            index_elements=["device_id", "rule", "key"],
+            set_={"since": stmt.excluded.since, "due_at": stmt.excluded.due_at},
+        )
+    return _STATE_UPSERTS[name]
+
+
 _BURST_WINDOW = select(EVENT.c.data).where(
     EVENT.c.device_id == bindparam("b_device_id"),
     EVENT.c.type == bindparam("b_type"),
@@ -279,18 +296,23 @@ class _OpenAlarm:
 
 class _BatchView:
     """The open alarms and rule state of one batch's devices, read with one query each (per 500
-    devices) and kept in step with every write the batch makes. Rules then cost a statement only
-    when something changes; a normal telemetry message (condition false, nothing open) costs
-    none, where it used to cost a SELECT, a DELETE and another SELECT per rule.
+    devices) and kept in step with every change the batch makes. Rules then cost a statement
+    only when an alarm opens or clears; a normal telemetry message (condition false, nothing
+    open) costs none, where it used to cost a SELECT, a DELETE and another SELECT per rule.
+    Repeated occurrences and rule state are written at the end of the batch (`flush`).
 
     It is read inside the ingest transaction after the batch's events were inserted, so on
     SQLite the write lock is already held and nothing can change underneath. On PostgreSQL a
-    replica committing between this read and our writes is handled as before: opening an alarm
-    another replica opened first hits the unique `open_key` and is given up (then re-read)."""
+    replica may commit between this read and our writes: opening an alarm another replica
+    opened first hits the unique `open_key` and is given up (then re-read), as before; rule
+    state is upserted, so the same row written by both does not fail either batch."""
 
     def __init__(self, conn: Connection, devices: dict[str, str]) -> None:
         self.conn = conn
         self.alarms: dict[str, _OpenAlarm] = {}
+        self.recounted: dict[int, _OpenAlarm] = {}  # by id: cleared ones are written too
+        # Rule state written by the batch, by row: its last value, or None once dropped.
+        self.touched: dict[tuple[str, str, str], tuple[datetime, datetime | None] | None] = {}
         # (device_id, rule) -> key -> (since, due_at)
         self.state: dict[tuple[str, str], dict[str, tuple[datetime, datetime | None]]] = {}
         keys = [_open_key(r.rule, d) for d, kind in devices.items() for r in rules_for(kind)]
@@ -334,13 +356,15 @@ class _BatchView:
         at: datetime,
         details: dict[str, Any] | None = None,
     ) -> AlarmChange | None:
-        """`raise_alarm` against the view: the same statements, without the lookup."""
+        """`raise_alarm` against the view, without the lookup; another occurrence on an open
+        alarm is written once per batch by `flush` (a condition that holds, such as a shelf out
+        of stock, recurs with every telemetry message)."""
         existing = self.open(rule, device_id)
         if existing is not None:
             existing.occurrences += 1
             existing.last_at = at
             existing.details = details or existing.details
-            _count_again(self.conn, existing.id, existing.occurrences, at, existing.details)
+            self.recounted[existing.id] = existing
             return None
         change = _open_new(
             self.conn,
@@ -362,6 +386,40 @@ class _BatchView:
             )
         return change
 
+    def flush(self) -> None:
+        """Write what the batch changed, one executemany per kind of change: occurrences on
+        open alarms, then rule state (every row touched is deleted, and those still there at
+        the end inserted with their last value: the same table as row by row)."""
+        if self.recounted:
+            now = datetime.now(UTC)
+            self.conn.execute(
+                _COUNT_AGAIN,
+                [
+                    {
+                        "b_id": a.id,
+                        "occurrences": a.occurrences,
+                        "last_at": a.last_at,
+                        "updated_at": now,
+                        "details": a.details,
+                    }
+                    for a in self.recounted.values()
+                ],
+            )
+            self.recounted.clear()
+        if self.touched:
+            self.conn.execute(
+                _STATE_DELETE,
+                [{"b_device_id": d, "b_rule": r, "b_key": k} for d, r, k in self.touched],
+            )
+            rows = [
+                {"device_id": d, "rule": r, "key": k, "since": v[0], "due_at": v[1]}
+                for (d, r, k), v in self.touched.items()
+                if v is not None
+            ]
+            if rows:
+                self.conn.execute(_state_upsert(self.conn), rows)
+            self.touched.clear()
+
     def clear(self, rule: str, device_id: str, reason: str) -> AlarmChange | None:
         """`auto_clear` against the view."""
         alarm = self.alarms.pop(_open_key(rule, device_id), None)
@@ -373,13 +431,12 @@ class _BatchView:
     def set_state(
         self, device_id: str, rule: str, key: str, since: datetime, due_at: datetime | None
     ) -> None:
-        row = {"device_id": device_id, "rule": rule, "key": key, "since": since, "due_at": due_at}
-        self.conn.execute(_STATE_INSERT, row)
         self.state.setdefault((device_id, rule), {})[key] = (since, due_at)
+        self.touched[(device_id, rule, key)] = (since, due_at)
 
     def drop_state(self, device_id: str, rule: str, key: str) -> None:
-        self.conn.execute(_STATE_DELETE, {"b_device_id": device_id, "b_rule": rule, "b_key": key})
         self.state.get((device_id, rule), {}).pop(key, None)
+        self.touched[(device_id, rule, key)] = None
 
 
 def _parse_due(value: Any) -> datetime | None:
@@ -411,6 +468,7 @@ class AlarmEngine:
         # Time passes on the device's own clock (accelerated simulations included).
         for item in latest.values():
             changes.extend(self._time_passes(view, item.device_id, item.kind, item.ts))
+        view.flush()
         return [c for c in changes if c is not None]
 
     def _apply(self, view: _BatchView, rule: AlarmRule, it: Observed) -> list[AlarmChange]:
@@ -449,9 +507,6 @@ class AlarmEngine:
             if it.type == rule.start and key is not None:
                 due = _parse_due(it.data.get(rule.due_field))
                 if due is not None:
-                    # Delete first even when the view has no such row: a replica may have
-                    # written one since (rare events; the statement is cheap).
-                    view.drop_state(it.device_id, rule.rule, str(key))
                     view.set_state(it.device_id, rule.rule, str(key), it.ts, due)
             elif it.type in rule.end and key is not None:
                 view.drop_state(it.device_id, rule.rule, str(key))

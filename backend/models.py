@@ -59,6 +59,10 @@ class Event(SQLModel, table=True):
         Index("ix_event_device_id_id", "device_id", "id"),
         # Sequence-gap analysis and replay checks look up each device's messages by seq.
         Index("ix_event_device_id_seq", "device_id", "seq"),
+        # The listing filtered by type, newest first (migration 0004).
+        Index("ix_event_type_id", "type", "id"),
+        # Burst rules: one device's events of one type in a window of device time (0004).
+        Index("ix_event_device_id_type_ts", "device_id", "type", "ts"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -146,6 +150,8 @@ class StatHourly(SQLModel, table=True):
     retention purge of personal events."""
 
     __tablename__ = "stat_hourly"
+    # `/stats` reads one day (migration 0004).
+    __table_args__ = (Index("ix_stat_hourly_hour_kind_stat", "hour", "kind", "stat"),)
 
     device_id: str = Field(primary_key=True)
     stat: str = Field(primary_key=True)
