@@ -51,14 +51,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="RESULTS_JSON",
         help="only rewrite the report (into --out, default docs/) from the "
-        "results.json of an earlier run",
+        "results.json of an earlier run (or the work folder that holds it)",
     )
     args = parser.parse_args(argv)
     if args.report_from:
         from bench import report
 
-        earlier: dict[str, Any] = json.loads(args.report_from.read_text())
+        source: Path = args.report_from
+        if source.is_dir():
+            source = source / "results.json"
+        earlier: dict[str, Any] = json.loads(source.read_text())
         out_dir = args.out or ROOT / "docs"
+        out_dir.mkdir(parents=True, exist_ok=True)  # as a benchmark run does
         (out_dir / "benchmarks.md").write_text(
             report.markdown(earlier, png_name="benchmarks.png"), encoding="utf-8"
         )
