@@ -675,7 +675,9 @@ def markdown(res: dict[str, Any], png_name: str) -> str:
         "Performance and scale-out of Lijia Street on one small machine: simulated devices → "
         "Mosquitto → backend (ingest, SQLite) → API. These are not tests: they run by their own "
         "command, start real processes on free local ports, and print numbers. Every figure "
-        "stands next to a baseline measured in the same run, as a ratio.",
+        "stands next to a baseline measured in the same run, as a ratio. What these figures "
+        "mean for running the street past one machine (a clustered broker, PostgreSQL, "
+        "replicas per broker): [scaling.md](scaling.md).",
         "",
         f"Run: {m['date']}, {'quick (smoke) mode' if res.get('quick') else 'full mode'}, "
         f"{t.get('total', 0) / 60:.1f} min in all. Command (from a clone, after "
