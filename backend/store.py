@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -172,48 +172,49 @@ def _dead(
 
 
 _REPLAY_COLUMNS = (EVENT.c.device_id, EVENT.c.boot, EVENT.c.seq, EVENT.c.event_id)
-# Every form below is a lookup on ix_event_device_id_seq. The obvious `(device_id, seq) IN
-# (pairs)` is not: SQLite plans it as `SCAN event`, a full scan per batch that grows with the
-# table (30 ms a batch at 20,000 rows).
-_SEQS_OF_DEVICES = select(*_REPLAY_COLUMNS).where(
-    EVENT.c.device_id.in_(bindparam("b_devices", expanding=True)),
-    EVENT.c.seq.in_(bindparam("b_seqs", expanding=True)),
-)
+# Both lookups below probe ix_event_device_id_seq. The obvious `(device_id, seq) IN (pairs)` does
+# not: SQLite plans it as `SCAN event`, a full scan per batch that grows with the table (30 ms
+# a batch at 20,000 rows).
 _SEQ_RANGE_OF_DEVICE = select(*_REPLAY_COLUMNS).where(
     EVENT.c.device_id == bindparam("b_device"),
     EVENT.c.seq >= bindparam("b_lo"),
     EVENT.c.seq <= bindparam("b_hi"),
 )
-_SEQS_OF_DEVICE = select(*_REPLAY_COLUMNS).where(
-    EVENT.c.device_id == bindparam("b_device"),
-    EVENT.c.seq.in_(bindparam("b_seqs", expanding=True)),
-)
+# (device_id, seq) pairs joined as a VALUES list: SQLite and PostgreSQL both name its columns
+# column1, column2, and loop over it probing the index. A few fixed sizes (the last chunk padded
+# by repeating its last pair) keep the statements few and compiled once.
+_PAIR_SIZES = (16, 64, 256)
+_PAIR_LOOKUPS = {
+    n: text(
+        "SELECT e.device_id, e.boot, e.seq, e.event_id FROM (VALUES "
+        + ", ".join(f"(:d{i}, :s{i})" for i in range(n))
+        + ") AS v JOIN event AS e ON e.device_id = v.column1 AND e.seq = v.column2"
+    )
+    for n in _PAIR_SIZES
+}
 
 
 def _stored_seqs(conn: Connection, seqs: dict[str, set[int]]) -> Iterator[Any]:
     """Stored events of these devices with these sequence numbers (and maybe a few more)."""
-    devices = sorted(seqs)
-    for start in range(0, len(devices), 500):
-        chunk = devices[start : start + 500]
-        pairs = sum(len(seqs[d]) for d in chunk)
-        every = set().union(*(seqs[d] for d in chunk))
-        if len(chunk) * len(every) <= 4 * pairs + 1000:
-            # Many devices with a few similar numbers each (a live street): one query whose
-            # cross product of devices and numbers is barely more than the pairs asked for.
-            yield from conn.execute(_SEQS_OF_DEVICES, {"b_devices": chunk, "b_seqs": sorted(every)})
-            continue
-        # A few devices with runs of numbers each (a drained backlog): one query per device,
-        # a range when its numbers are dense.
-        for device in chunk:
-            mine = seqs[device]
-            lo, hi = min(mine), max(mine)
-            if hi - lo < 2 * len(mine) + 16:
-                params: dict[str, Any] = {"b_device": device, "b_lo": lo, "b_hi": hi}
-                yield from conn.execute(_SEQ_RANGE_OF_DEVICE, params)
-            else:
-                yield from conn.execute(
-                    _SEQS_OF_DEVICE, {"b_device": device, "b_seqs": sorted(mine)}
-                )
+    loose: list[tuple[str, int]] = []
+    for device, mine in seqs.items():
+        lo, hi = min(mine), max(mine)
+        if len(mine) >= 32 and hi - lo < 2 * len(mine):
+            # A run of numbers from one device (a drained backlog): one range read.
+            params: dict[str, Any] = {"b_device": device, "b_lo": lo, "b_hi": hi}
+            yield from conn.execute(_SEQ_RANGE_OF_DEVICE, params)
+        else:
+            loose.extend((device, seq) for seq in mine)
+    # A few numbers from each of many devices (a live street): one join for them all.
+    last = _PAIR_SIZES[-1]
+    for start in range(0, len(loose), last):
+        chunk = loose[start : start + last]
+        size = next(n for n in _PAIR_SIZES if n >= len(chunk))
+        chunk += [chunk[-1]] * (size - len(chunk))
+        pairs: dict[str, Any] = {}
+        for i, (device, seq) in enumerate(chunk):
+            pairs[f"d{i}"], pairs[f"s{i}"] = device, seq
+        yield from conn.execute(_PAIR_LOOKUPS[size], pairs)
 
 
 def _replays(conn: Connection, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

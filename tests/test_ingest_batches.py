@@ -49,8 +49,8 @@ def registry(database_url: str) -> Registry:
 
 def test_replays_are_found_by_every_shape_of_the_lookup(registry: Registry) -> None:
     engine = registry.engine
-    # A few devices with long, disjoint runs of numbers (a drained backlog: one query per
-    # device, a range) and one device with scattered numbers (one query per device, a list).
+    # A few devices with long runs of numbers (a drained backlog: a range read per device) and
+    # one device with scattered numbers (the join on a list of pairs).
     first = [
         envelope(gate, i * 1000 + n, f"{gate}-{n}")
         for i, gate in enumerate(GATES)
@@ -67,7 +67,7 @@ def test_replays_are_found_by_every_shape_of_the_lookup(registry: Registry) -> N
     assert (again.stored, again.duplicates, again.dead_lettered) == (0, len(first), 2)
     assert again.reasons == {"replayed-seq": 2}
 
-    # Many devices with a number or two each (a live street): one query for all of them.
+    # Many devices with a number or two each (a live street): one join for all of them.
     live = [envelope(gate, i * 1000 + 5, f"replay-live-{gate}") for i, gate in enumerate(GATES)]
     live.append(envelope(SPARSE_GATE, 100_000, "replay-live-sparse"))
     fresh = [envelope(gate, 999_999, f"fresh-{gate}") for gate in GATES]
