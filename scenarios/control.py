@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
 from contracts.envelope import new_id
@@ -23,7 +22,7 @@ from contracts.simulation import (
     Target,
     resolve,
 )
-from scenarios.wire import Connection, ScenarioError
+from scenarios.wire import Connection, ScenarioError, open_session
 from stack import credentials
 
 ACK_TIMEOUT_S = 10.0
@@ -63,23 +62,6 @@ class SimulatorLink:
         except (OSError, ValueError, KeyError) as exc:
             where = self.conn.credentials_dir
             raise ScenarioError(f"cannot read credentials in {where}: {exc}") from None
-        v5 = self.conn.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"scenario-drills-{uuid.uuid4().hex[:12]}",
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        )
-        client.username_pw_set(credentials.BACKEND_USER, password)
-        refused: list[str] = []
-
-        def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            if reason.is_failure:
-                refused.append(str(reason))
-            else:
-                c.subscribe(ACK_TOPIC, qos=1)
-
-        def on_subscribe(*_a: Any) -> None:
-            self._subscribed.set()
 
         def on_ack(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
             try:
@@ -90,24 +72,19 @@ class SimulatorLink:
                 if ack.id in self._acks:
                     self._acks[ack.id].append(ack)
 
-        client.on_connect = on_connect
-        client.on_subscribe = on_subscribe
-        client.on_message = on_ack
-        try:
-            client.connect(self.conn.host, self.conn.port, keepalive=30)
-        except OSError as exc:
-            raise ScenarioError(
-                f"cannot reach the broker at {self.conn.host}:{self.conn.port}: {exc}"
-            ) from None
-        client.loop_start()
+        def subscribe(c: mqtt.Client) -> None:
+            c.on_message = on_ack
+            c.on_subscribe = lambda *_a: self._subscribed.set()
+            c.subscribe(ACK_TOPIC, qos=1)
+
+        client_id = f"scenario-drills-{uuid.uuid4().hex[:12]}"
+        client = open_session(self.conn, client_id, credentials.BACKEND_USER, password, subscribe)
         deadline = time.monotonic() + 10
-        while not self._subscribed.is_set() and not refused and time.monotonic() < deadline:
+        while not self._subscribed.is_set() and time.monotonic() < deadline:
             time.sleep(0.02)
         if not self._subscribed.is_set():
             client.loop_stop()
-            raise ScenarioError(
-                f"broker refused the drill session: {refused[0] if refused else 'timeout'}"
-            )
+            raise ScenarioError("the broker did not confirm the drill session's subscription")
         self.client = client
         return client
 

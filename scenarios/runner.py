@@ -118,15 +118,8 @@ def _describe(e: Expectation) -> str:
     if isinstance(c, ExpectTwin):
         return f"{c.device}.{c.field} {c.op} {c.value!r} within {c.within:g} s{after}"
     if isinstance(c, ExpectEvents):
-        bounds = " and ".join(
-            b
-            for b in (
-                f"at least {c.at_least}" if c.at_least is not None else "",
-                f"at most {c.at_most}" if c.at_most is not None else "",
-            )
-            if b
-        )
-        return f"{bounds} {c.channel} matching {_event_filter_text(c)} within {c.within:g} s{after}"
+        matching = f"{c.channel} matching {_event_filter_text(c)}"
+        return f"{_bounds(c.at_least, c.at_most)} {matching} within {c.within:g} s{after}"
     if isinstance(c, ExpectShare):
         where = f" {c.where}" if c.where else ""
         return (
@@ -134,18 +127,19 @@ def _describe(e: Expectation) -> str:
             f"{c.value!r} (of at least {c.min_count}) within {c.within:g} s{after}"
         )
     if isinstance(c, ExpectDevices):
-        bounds = " and ".join(
-            b
-            for b in (
-                f"at least {c.at_least}" if c.at_least is not None else "",
-                f"at most {c.at_most}" if c.at_most is not None else "",
-            )
-            if b
-        )
         kind = f" {c.kind}" if c.kind else ""
-        return f"{bounds}{kind} devices with {c.field} {c.op} {c.value!r} within {c.within:g} s"
+        test = f"{c.field} {c.op} {c.value!r}"
+        return f"{_bounds(c.at_least, c.at_most)}{kind} devices with {test} within {c.within:g} s"
     statuses = c.status if isinstance(c.status, list) else [c.status]
     return f"command of step {c.step!r} ends {' or '.join(statuses)} within {c.within:g} s{after}"
+
+
+def _bounds(at_least: int | None, at_most: int | None) -> str:
+    parts = [
+        *([f"at least {at_least}"] if at_least is not None else []),
+        *([f"at most {at_most}"] if at_most is not None else []),
+    ]
+    return " and ".join(parts)
 
 
 def _event_filter_text(c: ExpectEvents) -> str:

@@ -4,8 +4,10 @@ envelopes on its own topics (contracts.topics), wait for the broker's PUBACK."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +105,50 @@ def build_envelope(
         raise ScenarioError(f"invalid envelope: {fields}") from None
 
 
+def open_session(
+    conn: Connection,
+    client_id: str,
+    username: str,
+    password: str,
+    on_connected: Callable[[mqtt.Client], None] | None = None,
+) -> mqtt.Client:
+    """A clean MQTT session with its network thread running, once the broker has accepted it
+    (ScenarioError otherwise). `on_connected` runs on every (re)connection: subscribe there."""
+    v5 = conn.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+    )
+    client.username_pw_set(username, password)
+    client.max_inflight_messages_set(100)
+    refused: list[str] = []
+    ready = threading.Event()
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+            return
+        if on_connected is not None:
+            on_connected(c)
+        ready.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(conn.host, conn.port, keepalive=30)
+    except OSError as exc:
+        raise ScenarioError(f"cannot reach the broker at {conn.host}:{conn.port}: {exc}") from None
+    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not ready.is_set() and not refused and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not ready.is_set():
+        client.loop_stop()
+        why = refused[0] if refused else "no answer within 10 s"
+        raise ScenarioError(f"broker refused {username}: {why}")
+    return client
+
+
 @dataclass
 class DevicePublishers:
     """One MQTT session per device, opened on first use with that device's own credentials."""
@@ -137,39 +183,12 @@ class DevicePublishers:
             raise ScenarioError(f"no credentials for {device_id!r}") from None
 
     def client(self, device_id: str) -> mqtt.Client:
-        if device_id in self.clients:
-            return self.clients[device_id]
-        v5 = self.conn.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"scenario-{device_id}-{uuid.uuid4().hex[:8]}"[:64],
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-        )
-        client.username_pw_set(device_id, self.password(device_id))
-        client.max_inflight_messages_set(100)
-        refused: list[str] = []
-
-        def on_connect(_c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-            if reason.is_failure:
-                refused.append(str(reason))
-
-        client.on_connect = on_connect
-        try:
-            client.connect(self.conn.host, self.conn.port, keepalive=30)
-        except OSError as exc:
-            raise ScenarioError(
-                f"cannot reach the broker at {self.conn.host}:{self.conn.port}: {exc}"
-            ) from None
-        client.loop_start()
-        deadline = time.monotonic() + 10
-        while not client.is_connected() and not refused and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not client.is_connected():
-            client.loop_stop()
-            why = refused[0] if refused else "no answer within 10 s"
-            raise ScenarioError(f"broker refused {device_id}: {why}")
-        self.clients[device_id] = client
-        return client
+        if device_id not in self.clients:
+            client_id = f"scenario-{device_id}-{uuid.uuid4().hex[:8]}"[:64]
+            self.clients[device_id] = open_session(
+                self.conn, client_id, device_id, self.password(device_id)
+            )
+        return self.clients[device_id]
 
     def publish_raw(self, device_id: str, topic: str, payload: bytes, retain: bool = False) -> None:
         info = self.client(device_id).publish(topic, payload, qos=1, retain=retain)
