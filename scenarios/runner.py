@@ -393,9 +393,7 @@ class Run:
             if step.id:
                 self.commands[step.id] = row["command_id"]
             self.log(f"command {c.name} → {c.device} ({row['command_id']}, {row['status']})")
-        elif step.wait is not None:
-            time.sleep(step.wait)
-        elif (drill := step.drill) is not None:
+        elif (drill := step.drill) is not None:  # (pauses are execute's: they can be stopped)
             self._drill(drill)
 
     def _drill(self, drill: DrillStep) -> None:
