@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from datetime import date, datetime, time, timedelta
 
 from pydantic import BaseModel
@@ -42,7 +43,9 @@ class BookHouseBehaviour(Behaviour):
         self.loan_seq = 0
         # Loans made on a linked journey keep the journey's id for their whole life.
         self.journey_loans: dict[int, str] = {}
-        self.shelf = list(range(max(1, min(999_999, int(self.rate("books", 3000))))))
+        # Book numbers in a typed array (4 bytes each, not a 36-byte int object): the shelf
+        # was the largest object of a simulated street (docs/benchmarks.md, section 3).
+        self.shelf = array("I", range(max(1, min(999_999, int(self.rate("books", 3000))))))
         self.visits = daily.Arrivals(rng, self.rate("visits_per_hour", 12), daily.BOOK_HOUSE, now)
         # The street did not start today: some books are already out, a few already late.
         for _ in range(int(len(self.shelf) * min(self.rate("on_loan_share", 0.2), 0.9))):
