@@ -77,6 +77,7 @@ class Status:
     events: int
     errors: int
     dropped: int
+    resent: int
     backlog: int
     sim_now: datetime
     journeys: int
@@ -265,6 +266,7 @@ class FleetRunner:
             events=self.stats.events,
             errors=self.stats.errors,
             dropped=self.stats.dropped,
+            resent=self.stats.resent,
             backlog=self.stats.backlog,
             sim_now=self._sim_now(),
             journeys=self.street.journeys_started,
@@ -358,6 +360,8 @@ class StatusLog:
             parts.append(f"{s.refused} refused")
         if s.dropped:
             parts.append(f"{s.dropped} dropped")
+        if s.resent:
+            parts.append(f"{s.resent} resent after reconnects")
         if s.rss_mb is not None:
             parts.append(f"{s.rss_mb:.0f} MB")
         return " · ".join(parts)

@@ -58,6 +58,8 @@ class FleetStats:
     backlog: int = 0
     # Emissions of devices the broker refuses (bad credentials): never queued, so never piled up.
     dropped: int = 0
+    # Acknowledged messages published again after a reconnect (devices/outbox.py).
+    resent: int = 0
     refused: set[str] = field(default_factory=set)
 
 
@@ -176,7 +178,9 @@ class DeviceSession:
         # After a lost connection: the recently acknowledged window again, same bytes, same
         # event ids (the backend keeps one copy). paho then sends its unacknowledged messages.
         self._resending = True
-        for channel, payload in self.outbox.take():
+        again = self.outbox.take()
+        self.stats.resent += len(again)
+        for channel, payload in again:
             self._publish(channel, payload)
         self._resending = False
         client.subscribe(str(self.topic(Channel.COMMANDS)), qos=1)

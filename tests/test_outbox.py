@@ -152,7 +152,7 @@ def test_device_session_publishes_its_acknowledged_window_again_after_a_reconnec
     # Copies are not counted as new events; they are in flight like any publish.
     assert stats.events == 3 and stats.published == 5
     assert session.pending == 1 + 1 + 2 and stats.backlog == session.pending
-    assert session.outbox.resent == 2
+    assert session.outbox.resent == 2 and stats.resent == 2  # the fleet's status line
 
     # A second reconnect before the copies are acknowledged sends nothing again (paho does).
     session._on_disconnect(client, None, None, OK, None)
