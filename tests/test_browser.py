@@ -153,6 +153,7 @@ def go(page: Any, label: str, heading: str) -> None:
 
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=label).click()
     expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
+    idle(page)
 
 
 def idle(page: Any) -> None:
