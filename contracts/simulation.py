@@ -59,9 +59,10 @@ class FaultAction(WireModel):
 
 
 class NetworkAction(WireModel):
-    """Network trouble on the device's messages (events, telemetry, command results) for
-    `for_s` seconds: each message is dropped, duplicated, corrupted or held back (reordered)
-    with these probabilities, delayed by `delay_s`, and stamped `skew_s` off the true time."""
+    """Network trouble on the device's events and telemetry for `for_s` seconds: each message
+    is dropped, duplicated, corrupted or held back (reordered) with these probabilities, delayed
+    by `delay_s`, and stamped `skew_s` off the true time. Availability and command results go
+    through untouched, so a drill never strands a command."""
 
     action: Literal["network"] = "network"
     for_s: Seconds = 60.0

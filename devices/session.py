@@ -116,6 +116,8 @@ class DeviceSession:
         # False while the runner has not started the behaviour yet: commands are turned down.
         self.ready = True
         self._backoff = 0.5
+        self._attempt = 0  # the newest scheduled connection attempt (see _reconnect_in)
+        self.connecting = False  # connect() was called: attempts are under way
         proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"dev-{self.device_id}", protocol=proto
@@ -138,6 +140,7 @@ class DeviceSession:
     def connect(self) -> None:
         """Open the connection (the CONNACK arrives through the loop); retried with back-off."""
         self.client.connect_async(self.broker.host, self.broker.port, self.broker.keepalive)
+        self.connecting = True
         self._reconnect()
 
     def _settle(self) -> None:
@@ -145,18 +148,25 @@ class DeviceSession:
             self.settled = True
             self.stats.settled += 1
 
-    def _reconnect(self) -> None:
-        if self.closing:
+    def _reconnect_in(self, delay: float) -> None:
+        """The next connection attempt in `delay` s. The newest schedule wins: a drill that
+        shortens an outage must not wait for the timer of the longer one."""
+        self._attempt += 1
+        attempt = self._attempt
+        self.loop.call_later(delay, lambda: self._reconnect(attempt))
+
+    def _reconnect(self, attempt: int = 0) -> None:
+        if self.closing or (attempt and attempt != self._attempt):
             return
         away = self.offline_until - time.monotonic()
         if away > 0:  # a drill took the device off the network: not back before it ends
-            self.loop.call_later(away, self._reconnect)
+            self._reconnect_in(away)
             return
         try:
             self.client.reconnect()
         except OSError:
             self._settle()
-            self.loop.call_later(self._backoff, self._reconnect)
+            self._reconnect_in(self._backoff)
             self._backoff = min(self._backoff * 2, 10.0)
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
@@ -166,6 +176,10 @@ class DeviceSession:
                 log.error("broker refused %s: %s", self.device_id, rc)
             self.stats.refused.add(self.device_id)
             self.refused = True
+            return
+        if self.offline_until > time.monotonic():
+            # A drill took the device off while this connection was on its way: it goes again.
+            self._cut_link()
             return
         self._backoff = 0.5
         self.refused = False
@@ -191,7 +205,7 @@ class DeviceSession:
             self.stats.backlog -= self.pending
         self.online = False
         if not self.closing:
-            self.loop.call_later(self._backoff, self._reconnect)
+            self._reconnect_in(self._backoff)
             self._backoff = min(self._backoff * 2, 10.0)
 
     def shutdown(self, timeout: float = 5.0) -> None:
@@ -275,13 +289,18 @@ class DeviceSession:
         else:
             for channel, payload in net.outgoing(emission.channel, dumps(env)):
                 if net.spec.delay_s:
+                    # Held back, it counts like a publish waiting for the broker: the runner's
+                    # back-pressure then bounds what a long delay keeps in memory.
+                    self.stats.backlog += 1
                     self.loop.call_later(net.spec.delay_s, partial(self._send, channel, payload))
                 else:
-                    self._send(channel, payload)
+                    self._publish(channel, payload)
         return env
 
     # -- drills (devices/control.py) -----------------------------------------------------------
     def _send(self, channel: Channel, payload: bytes) -> None:
+        """A delayed message's turn."""
+        self.stats.backlog -= 1
         self._publish(channel, payload)
 
     def troubled_network(self, faults: NetworkFaults) -> None:
@@ -303,12 +322,11 @@ class DeviceSession:
         keeps running and queues what it publishes meanwhile (paho keeps QoS 1 messages)."""
         self.offline_until = time.monotonic() + for_s
         if not self.online:
+            if self.connecting:  # already away: this outage's end replaces the last one's
+                self._reconnect_in(for_s)
             return
         if abrupt:
-            sock = self.client.socket()
-            if isinstance(sock, socket.socket):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            self._cut_link()
             return
         bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
         info = self._publish(Channel.STATE, dumps(bye))
@@ -321,6 +339,13 @@ class DeviceSession:
                 self.loop.call_later(0.02, finish)
 
         finish()
+
+    def _cut_link(self) -> None:
+        """Shut the socket without DISCONNECT: to the broker, a lost link (it sends the Will)."""
+        sock = self.client.socket()
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     # -- commands ----------------------------------------------------------------------------
     def _result(self, command_id: str, status: str, reason: str | None = None) -> None:

@@ -38,6 +38,7 @@ class SimulatorLink:
         self._acks: dict[str, list[ControlAck]] = {}
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        self._refused = ""
 
     def street(self) -> dict[str, str]:
         if self._street is None:
@@ -72,9 +73,15 @@ class SimulatorLink:
                 if ack.id in self._acks:
                     self._acks[ack.id].append(ack)
 
+        def on_subscribed(_c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+            # A refused subscription (ACL) would make every drill look unanswered: say so.
+            if any(getattr(code, "is_failure", False) for code in codes):
+                self._refused = "the broker refused the subscription to the drill answers"
+            self._subscribed.set()
+
         def subscribe(c: mqtt.Client) -> None:
             c.on_message = on_ack
-            c.on_subscribe = lambda *_a: self._subscribed.set()
+            c.on_subscribe = on_subscribed
             c.subscribe(ACK_TOPIC, qos=1)
 
         client_id = f"scenario-drills-{uuid.uuid4().hex[:12]}"
@@ -82,9 +89,12 @@ class SimulatorLink:
         deadline = time.monotonic() + 10
         while not self._subscribed.is_set() and time.monotonic() < deadline:
             time.sleep(0.02)
-        if not self._subscribed.is_set():
+        if not self._subscribed.is_set() or self._refused:
+            client.disconnect()
             client.loop_stop()
-            raise ScenarioError("the broker did not confirm the drill session's subscription")
+            raise ScenarioError(
+                self._refused or "the broker did not confirm the drill session's subscription"
+            )
         self.client = client
         return client
 
@@ -95,8 +105,13 @@ class SimulatorLink:
         control = Control(id=new_id(), devices=devices, do=action, run_id=run_id)
         with self._lock:
             self._acks[control.id] = []
-        info = client.publish(CONTROL_TOPIC, control.model_dump_json(), qos=1)
-        info.wait_for_publish(10)
+        try:
+            info = client.publish(CONTROL_TOPIC, control.model_dump_json(), qos=1)
+            info.wait_for_publish(10)
+        except (RuntimeError, ValueError) as exc:  # paho: not connected, or its queue is full
+            with self._lock:
+                del self._acks[control.id]
+            raise ScenarioError(f"could not send the drill to the simulators: {exc}") from None
         wanted = set(devices)
         deadline = time.monotonic() + ACK_TIMEOUT_S
         while True:

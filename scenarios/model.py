@@ -300,6 +300,10 @@ class Scenario(Strict):
             raise ValueError("step ids must be unique")
         known = set(ids)
         command_steps = {s.id for s in self.steps if s.id and s.command is not None}
+        for s in self.steps:
+            # Its implicit expectation names the step; without an id nothing would be checked.
+            if s.command is not None and s.command.expect is not None and not s.id:
+                raise ValueError(f"command step {s.command.name!r} with `expect` needs an `id`")
         for e in self.expect:
             if e.after is not None and e.after not in known:
                 raise ValueError(f"expectation refers to unknown step {e.after!r}")
@@ -316,7 +320,11 @@ def needs_street(scenario: Scenario) -> bool:
 
 
 def load_scenario(path: Path | str) -> Scenario:
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """Raises ValueError (pydantic's ValidationError is one) for a file that is not a scenario."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{Path(path).name} is not valid YAML: {exc}") from None
     return Scenario.model_validate(raw)
 
 

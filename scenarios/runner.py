@@ -108,6 +108,7 @@ class Verdict:
 
 # A check polls the API once: (satisfied, definitely failed, what it saw).
 Probe = Callable[[], tuple[bool, bool, str]]
+Watched = tuple[Expectation, Probe, Verdict]  # an expectation, how to check it, its verdict
 
 
 def _describe(e: Expectation) -> str:
@@ -325,18 +326,13 @@ class Run:
                 )
         return out
 
-    def _watch(self, stop: threading.Event, timeline_done: threading.Event) -> None:
-        pending = [
-            (e, self._probe(e), Verdict(e.name or _describe(e), _describe(e)))
-            for e in [*self.scenario.expect, *self._implicit()]
-        ]
-        self.verdicts = [v for _, _, v in pending]
+    def _watch(self, pending: list[Watched], stop: threading.Event, done: threading.Event) -> None:
         while pending and not stop.is_set():
             now = time.monotonic()
             still = []
             for e, probe, verdict in pending:
                 if e.after is not None and e.after not in self.step_times:
-                    if timeline_done.is_set():
+                    if done.is_set():
                         verdict.passed, verdict.seen = False, f"step {e.after!r} never ran"
                         continue
                     still.append((e, probe, verdict))
@@ -348,6 +344,8 @@ class Run:
                     ok, failed, seen = probe()
                 except ScenarioError as exc:
                     ok, failed, seen = False, False, f"error: {exc}"
+                except Exception as exc:  # e.g. the API's connection: not final, probe again
+                    ok, failed, seen = False, False, f"error: {type(exc).__name__}: {exc}"
                 verdict.seen, verdict.elapsed_s = seen, now - start
                 waits_for_deadline = (
                     isinstance(e.check, ExpectEvents) and e.check.at_most is not None
@@ -418,8 +416,14 @@ class Run:
         self._snapshot_alarms()
         self.started = time.monotonic()
         timeline_done = threading.Event()
+        # Built before the watcher starts, so a bad expectation fails here, in the open.
+        pending: list[Watched] = [
+            (e, self._probe(e), Verdict(e.name or _describe(e), _describe(e)))
+            for e in [*self.scenario.expect, *self._implicit()]
+        ]
+        self.verdicts = [v for _, _, v in pending]
         watcher = threading.Thread(
-            target=self._watch, args=(self._halt, timeline_done), daemon=True
+            target=self._watch, args=(pending, self._halt, timeline_done), daemon=True
         )
         watcher.start()
         try:
@@ -445,6 +449,9 @@ class Run:
         except ScenarioError as exc:
             self.errors.append(str(exc))
             self.log(f"[red]step failed:[/] {exc}")
+        except Exception as exc:  # a bug or a library's surprise: still a verdict, not a crash
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.log(f"[red]step failed:[/] {type(exc).__name__}: {exc}")
         finally:
             timeline_done.set()
         if self.errors:

@@ -143,6 +143,7 @@ def open_session(
     while not ready.is_set() and not refused and time.monotonic() < deadline:
         time.sleep(0.02)
     if not ready.is_set():
+        client.disconnect()
         client.loop_stop()
         why = refused[0] if refused else "no answer within 10 s"
         raise ScenarioError(f"broker refused {username}: {why}")
@@ -191,8 +192,11 @@ class DevicePublishers:
         return self.clients[device_id]
 
     def publish_raw(self, device_id: str, topic: str, payload: bytes, retain: bool = False) -> None:
-        info = self.client(device_id).publish(topic, payload, qos=1, retain=retain)
-        info.wait_for_publish(10)
+        try:
+            info = self.client(device_id).publish(topic, payload, qos=1, retain=retain)
+            info.wait_for_publish(10)
+        except (RuntimeError, ValueError) as exc:  # paho: not connected, or its queue is full
+            raise ScenarioError(f"could not publish {topic}: {exc}") from None
         if not info.is_published():
             raise ScenarioError(f"broker did not acknowledge {topic} within 10 s")
 

@@ -115,6 +115,11 @@ steps:
     offline: {device: stereo-smart-park, mode: abrupt, for_s: 8}
   - id: switched-off
     offline: {device: property-app-longtang, mode: clean, for_s: 8}
+  - id: long-outage
+    offline: {device: service-centre-lijia, mode: abrupt, for_s: 3600}
+  - id: cut-short
+    at: 8
+    offline: {device: service-centre-lijia, mode: abrupt, for_s: 2}
   - {wait: 25}
 expect:
   - name: a skewed clock is flagged on the twin
@@ -146,7 +151,13 @@ expect:
     after: switched-off
     twin: {device: property-app-longtang, field: availability_reason, value: clean-shutdown,
            within: 10}
-  - name: both come back
+  - name: an hour-long outage takes the service centre off
+    after: long-outage
+    twin: {device: service-centre-lijia, field: availability_reason, value: last-will, within: 7}
+  - name: a newer, shorter outage replaces it and the centre is back early
+    after: cut-short
+    twin: {device: service-centre-lijia, field: availability, value: online, within: 20}
+  - name: all come back
     after: unplugged
     devices: {field: availability, value: online, at_least: 24, within: 40}
 """

@@ -114,6 +114,17 @@ def test_invalid_scenarios_are_refused_with_the_reason() -> None:
                 "steps": [{"inject": {"device": "a", "type": "b", "ts_offset_s": -200_000}}],
             }
         )
+    # A command's own expectation names its step: without an id it would check nothing.
+    command = {"device": "gate-north", "name": "open-once", "expect": "succeeded"}
+    with pytest.raises(ValueError, match="needs an `id`"):
+        Scenario.model_validate({"name": "x", "steps": [{"command": command}]})
+
+
+def test_a_file_that_is_not_yaml_is_refused_like_any_invalid_scenario(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nsteps: [ {wait: 1}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"broken\.yaml is not valid YAML"):
+        load_scenario(broken)
 
 
 # -- against the real stack -------------------------------------------------------------------
@@ -202,6 +213,42 @@ expect:
     assert [(e["device_id"], e["type"], e["injected"]) for e in stored] == [
         ("gate-south", "entry-granted", True)
     ]
+
+
+@pytest.mark.integration
+def test_a_step_that_raises_ends_the_run_with_an_error_not_a_traceback(
+    broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
+) -> None:
+    """A time 30,000 years ahead overflows while the step is prepared: the run still ends with
+    its verdicts, the error named, the JUnit report written and exit code 1."""
+    scenario = tmp_path / "overflow.yaml"
+    scenario.write_text(
+        """
+name: far-future
+steps:
+  - id: odd
+    inject: {device: gate-south, type: entry-granted, data: {method: card},
+             correlation_id: "{{now+999999999999s}}"}
+expect:
+  - name: the entry is stored
+    after: odd
+    events: {device: gate-south, type: entry-granted, at_least: 1, within: 5}
+""",
+        encoding="utf-8",
+    )
+    report = tmp_path / "overflow.xml"
+    result = scenarios_cli(
+        "run", str(scenario), *_api(backend), *_wire(broker, creds_dir), "--junit", str(report)
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "Traceback" not in out
+    assert "ERROR timeline: OverflowError" in result.stdout, out
+    assert "not decided (nothing yet): the timeline stopped" in result.stdout, out
+    _props, cases = junit_cases(report)
+    failed = {c["name"]: c["failure"] for c in cases if c["failure"] is not None}
+    assert set(failed) == {"the entry is stored", "timeline"}
+    assert "OverflowError" in failed["timeline"]
 
 
 @pytest.mark.integration

@@ -182,10 +182,12 @@ class GateBehaviour(Behaviour):
         self, fault: str, on: bool, now: datetime, drift_per_min: float = 0.0
     ) -> list[Emission]:
         if fault == "camera-failure":
-            if on == (not self.camera_ok):
-                return []  # already in that state
-            out = [self._camera(now)]
-            # The drill decides when it ends, not the repair schedule.
+            already = on == (not self.camera_ok)
+            if already and not on:
+                return []  # working: nothing to repair
+            # A failure of its own already under way is not reported again, but from now on
+            # the drill decides when it ends, not the repair schedule.
+            out = [] if already else [self._camera(now)]
             self.next_camera = now + (daily.NEVER if on else self._camera_gap())
             return out
         if fault == "door-jam":

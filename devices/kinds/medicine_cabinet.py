@@ -287,12 +287,13 @@ class MedicineCabinetBehaviour(Behaviour):
     def fault(
         self, fault: str, on: bool, now: datetime, drift_per_min: float = 0.0
     ) -> list[Emission]:
+        if fault not in ("cooler-failure", "door-jam", "sensor-drift"):
+            return super().fault(fault, on, now, drift_per_min)  # raises, before any change
         out = self._advance(now)  # the physics up to now, under the old conditions
         if fault == "cooler-failure":
-            if on != self.cooler_ok:
-                return out  # already in that state
-            out.append(self._cooler(now))
-            if on:  # the drill decides when it is repaired
+            if on == self.cooler_ok:  # else already in that state: nothing to report
+                out.append(self._cooler(now))
+            if on:  # the drill decides when it is repaired, even if it had failed on its own
                 self.next_cooler = now + daily.NEVER
             return out
         if fault == "door-jam":
@@ -304,8 +305,7 @@ class MedicineCabinetBehaviour(Behaviour):
         if fault == "sensor-drift":
             self.drift_per_min = drift_per_min if on else 0.0
             self.drift_since = now
-            return out
-        return super().fault(fault, on, now, drift_per_min)
+        return out
 
     def _drift(self) -> float:
         """How far the temperature sensor reads off the truth (a drill's sensor drift)."""
