@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.topics import Channel, Topic, TopicError, subscription
-from scenarios.wire import Connection, DevicePublishers, ScenarioError
+from scenarios.wire import Connection, DevicePublishers, ScenarioError, open_session
 from stack import credentials
 
 RECORDED_CHANNELS = (Channel.EVENTS, Channel.TELEMETRY, Channel.STATE, Channel.COMMAND_RESULTS)
@@ -88,26 +87,9 @@ def record(
         password = credentials.load(conn.credentials_dir).backend_password
     except (OSError, ValueError, KeyError) as exc:
         raise ScenarioError(f"cannot read credentials in {conn.credentials_dir}: {exc}") from None
-    v5 = conn.protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"scenario-recorder-{uuid.uuid4().hex[:12]}",
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-    )
-    client.username_pw_set(credentials.BACKEND_USER, password)
     lock = threading.Lock()
     count = 0
     subscribed = threading.Event()
-    refused: list[str] = []
-
-    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            refused.append(str(reason))
-            return
-        c.subscribe([(subscription(ch), 1) for ch in RECORDED_CHANNELS])
-
-    def on_subscribe(*_a: Any) -> None:
-        subscribed.set()
 
     def on_msg(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         nonlocal count
@@ -120,20 +102,19 @@ def record(
         if on_message:
             on_message(n)
 
-    client.on_connect = on_connect
-    client.on_subscribe = on_subscribe
-    client.on_message = on_msg
-    try:
-        client.connect(conn.host, conn.port, keepalive=30)
-    except OSError as exc:
-        raise ScenarioError(f"cannot reach the broker at {conn.host}:{conn.port}: {exc}") from None
-    client.loop_start()
+    def subscribe(c: mqtt.Client) -> None:
+        c.on_message = on_msg
+        c.on_subscribe = lambda *_a: subscribed.set()
+        c.subscribe([(subscription(ch), 1) for ch in RECORDED_CHANNELS])
+
+    client_id = f"scenario-recorder-{uuid.uuid4().hex[:12]}"
+    client = open_session(conn, client_id, credentials.BACKEND_USER, password, subscribe)
     try:
         deadline = time.monotonic() + 10
-        while not subscribed.is_set() and not refused and time.monotonic() < deadline:
+        while not subscribed.is_set() and time.monotonic() < deadline:
             time.sleep(0.02)
         if not subscribed.is_set():
-            raise ScenarioError(f"recorder not subscribed: {refused[0] if refused else 'timeout'}")
+            raise ScenarioError("recorder not subscribed: the broker did not confirm in 10 s")
         if on_ready is not None:
             on_ready()
         end = time.monotonic() + duration_s
