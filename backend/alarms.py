@@ -478,7 +478,7 @@ class AlarmEngine:
             "device_id": it.device_id,
             "kind": it.kind,
             "severity": rule.severity,
-            "title": rule.title,
+            "title": rule.title.joined(),
         }
         if isinstance(rule, EventRule) and it.channel == "events":
             if it.type == rule.event_type and matches(it.data, rule.where):
@@ -564,7 +564,7 @@ class AlarmEngine:
                             device_id=device_id,
                             kind=kind,
                             severity=rule.severity,
-                            title=rule.title,
+                            title=rule.title.joined(),
                             at=now,
                             details={"overdue": overdue},
                         )

@@ -8,6 +8,7 @@ from contracts.envelope import (
     CommandResult,
     Envelope,
 )
+from contracts.text import Text
 from contracts.topics import Channel, Topic
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "CommandResult",
     "Envelope",
     "KindSpec",
+    "Text",
     "Topic",
     "get_kind",
     "register_kind",

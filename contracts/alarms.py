@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from contracts.text import EMPTY, Text
+
 Severity = Literal["critical", "major", "minor", "warning"]
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
@@ -24,7 +26,7 @@ class EventRule:
     where: dict[str, Any] = field(default_factory=dict)
     clear_on: tuple[str, ...] = ()  # event types that end the condition
     clear_after_s: float | None = None  # or a quiet period with no new occurrence
-    title: str = ""
+    title: Text = EMPTY
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class BurstRule:
     count: int
     window_s: float
     where: dict[str, Any] = field(default_factory=dict)
-    title: str = ""
+    title: Text = EMPTY
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,7 @@ class TelemetryRule:
     op: Op
     value: float | str | bool
     for_s: float = 0.0
-    title: str = ""
+    title: Text = EMPTY
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class DeadlineRule:
     end: tuple[str, ...]
     key: str
     due_field: str
-    title: str = ""
+    title: Text = EMPTY
 
 
 AlarmRule = EventRule | BurstRule | TelemetryRule | DeadlineRule

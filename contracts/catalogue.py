@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.alarms import AlarmRule, matches
+from contracts.text import Text
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,7 @@ class StatSpec:
     a telemetry field over the kind's devices (their latest values)."""
 
     name: str
-    label_en: str
-    label_zh: str
+    label: Text
     event_type: str | None = None
     where: dict[str, Any] = field(default_factory=dict)
     # Upper bounds on numeric fields, e.g. {"duration_ms": 3000} for "entries within 3 s".
@@ -41,8 +41,7 @@ class KindSpec:
     """Everything the platform needs to know about one kind of device."""
 
     kind: str
-    label_en: str
-    label_zh: str
+    label: Text
     events: dict[str, type[BaseModel]]
     telemetry: type[BaseModel]
     commands: dict[str, type[BaseModel]]
@@ -62,6 +61,14 @@ class KindSpec:
             return self.commands[name]
         except KeyError as exc:
             raise KeyError(f"kind {self.kind!r} has no command {name!r}") from exc
+
+    def rule_title(self, rule: str) -> Text | None:
+        """The title of this kind's alarm rule `rule`; None if it declares no such rule or no
+        title for it."""
+        for declared in self.alarms:
+            if declared.rule == rule and not declared.title.is_empty():
+                return declared.title
+        return None
 
     def json_schemas(self) -> dict[str, Any]:
         return {
@@ -85,6 +92,13 @@ def get_kind(kind: str) -> KindSpec:
         return CATALOGUE[kind]
     except KeyError as exc:
         raise KeyError(f"unknown kind {kind!r}") from exc
+
+
+def rule_title(kind: str, rule: str) -> Text | None:
+    """The declared title of alarm rule `rule` of `kind`; None for an unknown kind or rule, or a
+    rule without a title (e.g. the generic device-offline rule)."""
+    spec = load_builtin_kinds().get(kind)
+    return spec.rule_title(rule) if spec is not None else None
 
 
 _loaded = False

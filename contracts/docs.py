@@ -162,7 +162,7 @@ def render() -> str:
         "",
     ]
     for name, spec in sorted(load_builtin_kinds().items()):
-        out += [f"### `{name}`: {spec.label_en} · {spec.label_zh}", ""]
+        out += [f"### `{name}`: {spec.label.joined()}", ""]
         for event_type, model in spec.events.items():
             doc = (model.__doc__ or "").strip().splitlines()
             out += [f"#### event `{event_type}`", ""]

@@ -14,6 +14,7 @@ from contracts.catalogue import CATALOGUE, KindSpec, get_kind, load_builtin_kind
 from contracts.docs import render
 from contracts.envelope import COMMAND_RESULT_TYPE, Command, ResidentRef, WireModel
 from contracts.fleet import parse_fleet
+from contracts.text import Text
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, parse_message
 from devices import daily
@@ -54,8 +55,7 @@ class OpenLocker(WireModel):
 
 SPEC = KindSpec(
     kind=KIND,
-    label_en="Smart parcel locker",
-    label_zh="智能快递柜",
+    label=Text("Smart parcel locker", "智能快递柜"),
     events={"parcel-delivered": ParcelDelivered, "parcel-collected": ParcelCollected},
     telemetry=LockerTelemetry,
     commands={"open-locker": OpenLocker},

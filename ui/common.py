@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from contracts.catalogue import KindSpec, load_builtin_kinds
+from contracts.text import Text
 from ui.forms import resolve
-from ui.i18n import STRINGS, pick, t
+from ui.i18n import STRINGS, lang, t
 
 CHONGQING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
@@ -57,7 +58,12 @@ def kinds() -> dict[str, KindSpec]:
 
 def kind_label(kind: str) -> str:
     spec = load_builtin_kinds().get(kind)
-    return pick(spec.label_en, spec.label_zh) if spec else kind
+    return spec.label.pick(lang()) if spec else kind
+
+
+def figure_label(figure: dict[str, Any]) -> str:
+    """A headline figure's label (from /stats) in the chosen language."""
+    return Text.from_columns(figure, "label").pick(lang())
 
 
 def numeric_fields(schema: dict[str, Any]) -> list[str]:
@@ -71,7 +77,7 @@ def numeric_fields(schema: dict[str, Any]) -> list[str]:
 
 # -- devices, alarms ----------------------------------------------------------------------------
 def device_name(device: dict[str, Any]) -> str:
-    return pick(device.get("name_en"), device.get("name_zh")) or str(device["device_id"])
+    return Text.from_columns(device, "name").pick(lang()) or str(device["device_id"])
 
 
 def device_state(device: dict[str, Any]) -> str:
@@ -82,12 +88,9 @@ def device_state(device: dict[str, Any]) -> str:
     return availability if availability in ("offline", "unknown") else "ok"
 
 
-def bilingual(text: str) -> str:
-    """Pick from "English · 中文" texts such as the contract's alarm titles."""
-    if " · " not in text:
-        return text
-    en, zh = text.split(" · ", 1)
-    return pick(en, zh)
+def alarm_title(alarm: dict[str, Any]) -> str:
+    """An alarm's title in the chosen language (the API serves it in both as `title_text`)."""
+    return Text.from_json(alarm["title_text"]).pick(lang())
 
 
 def availability_text(availability: str) -> str:

@@ -1,7 +1,8 @@
 """The console's words in English and Simplified Chinese: `t(key)` in the chosen language.
 
-The language is chosen in the sidebar (session state `lang`); labels that come from the backend or
-the contract (kinds, figures, device names) carry both languages and are chosen with `pick`.
+The language is chosen in the sidebar (session state `lang`). The console's own words are
+`contracts.text.Text`s like the labels that come from the backend or the contract (kinds, figures,
+alarm titles, device names); any of them is shown with `text.pick(lang())`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from typing import Any
 
 import streamlit as st
 
+from contracts.text import Text
+
 LANGUAGES = {"en": "English", "zh": "中文"}
 DEFAULT = "en"
 
-STRINGS: dict[str, tuple[str, str]] = {
+# (English, 中文) by key; a table of plain pairs keeps each entry on one line.
+_WORDS: dict[str, tuple[str, str]] = {
     # -- shell -----------------------------------------------------------------------------------
     "app.title": ("Lijia Street", "礼嘉街道"),
     "app.subtitle": (
@@ -370,6 +374,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
 }
 
+STRINGS: dict[str, Text] = {key: Text(en, zh) for key, (en, zh) in _WORDS.items()}
+
 
 def lang() -> str:
     """The chosen language; English outside a Streamlit session."""
@@ -381,13 +387,5 @@ def lang() -> str:
 
 
 def t(key: str, **values: Any) -> str:
-    en, zh = STRINGS[key]
-    text = zh if lang() == "zh" else en
+    text = STRINGS[key].pick(lang())
     return text.format(**values) if values else text
-
-
-def pick(en: str | None, zh: str | None) -> str:
-    """One of a pair of labels from the backend or the contract, in the chosen language."""
-    if lang() == "zh":
-        return zh or en or ""
-    return en or zh or ""

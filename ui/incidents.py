@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from ui.api import ApiError, get, post
-from ui.common import bilingual, parse_ts, severity_text
+from ui.common import alarm_title, parse_ts, severity_text
 from ui.i18n import t
 
 INGEST_WAIT_S = 10.0
@@ -113,14 +113,14 @@ def follow(accepted: dict[str, Any], device_id: str, names: dict[str, str]) -> N
         if alarm["occurrences"] > 1:
             text = t(
                 "inject.alarm_counted",
-                title=bilingual(alarm["title"]),
+                title=alarm_title(alarm),
                 severity=severity,
                 n=alarm["occurrences"],
             )
         else:
             text = t(
                 "inject.alarm_raised",
-                title=bilingual(alarm["title"]),
+                title=alarm_title(alarm),
                 severity=severity,
                 device=device,
             )

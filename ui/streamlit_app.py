@@ -10,9 +10,9 @@ import streamlit as st
 # Streamlit runs this file as a script; make the repository's packages importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ui.i18n import DEFAULT, LANGUAGES, t
+from ui.i18n import DEFAULT, LANGUAGES, STRINGS, t
 
-st.set_page_config(page_title="Lijia Street · 礼嘉街道", page_icon="🏙️", layout="wide")
+st.set_page_config(page_title=STRINGS["app.title"].joined(), page_icon="🏙️", layout="wide")
 
 with st.sidebar:
     st.segmented_control(

@@ -11,8 +11,9 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from contracts.text import Text
 from ui.common import device_name, device_state, kind_label, kinds
-from ui.i18n import lang, pick, t
+from ui.i18n import lang, t
 
 CANVAS = 1000
 STATE_COLOURS = {"ok": "#2e9e44", "alarm": "#d62728", "offline": "#7f7f7f", "unknown": "#c4c4c4"}
@@ -22,15 +23,15 @@ STAR = (
 )
 KIND_SHAPES = ["circle", "square", "diamond", "triangle-up", "triangle-down", "cross", STAR]
 
-# (en, zh, x0, y0, x1, y1, fill, where the name goes: see _label_anchor)
-AREAS: list[tuple[str, str, int, int, int, int, str, str]] = [
-    ("Lijia Garden", "礼嘉花园", 90, 120, 445, 820, "#efe4cf", "top"),
-    ("Longtang Community", "龙塘社区", 575, 95, 850, 250, "#efe4cf", "above"),
-    ("Tianyue Residence", "天悦小区", 760, 330, 960, 620, "#efe4cf", "above"),
-    ("Civic centre", "便民服务中心", 510, 440, 655, 600, "#dbe6f2", "below"),
-    ("Primary school", "实验小学", 515, 680, 640, 790, "#f5ecc4", "below"),
-    ("Middle school", "礼嘉中学", 330, 865, 455, 965, "#f5ecc4", "left"),
-    ("Lijia Smart Park", "礼嘉智慧公园", 690, 700, 975, 965, "#d5ebcc", "bottom"),
+# (name, x0, y0, x1, y1, fill, where the name goes: see _label_anchor)
+AREAS: list[tuple[Text, int, int, int, int, str, str]] = [
+    (Text("Lijia Garden", "礼嘉花园"), 90, 120, 445, 820, "#efe4cf", "top"),
+    (Text("Longtang Community", "龙塘社区"), 575, 95, 850, 250, "#efe4cf", "above"),
+    (Text("Tianyue Residence", "天悦小区"), 760, 330, 960, 620, "#efe4cf", "above"),
+    (Text("Civic centre", "便民服务中心"), 510, 440, 655, 600, "#dbe6f2", "below"),
+    (Text("Primary school", "实验小学"), 515, 680, 640, 790, "#f5ecc4", "below"),
+    (Text("Middle school", "礼嘉中学"), 330, 865, 455, 965, "#f5ecc4", "left"),
+    (Text("Lijia Smart Park", "礼嘉智慧公园"), 690, 700, 975, 965, "#d5ebcc", "bottom"),
 ]
 # (x0, y0, x1, y1): Lijia Avenue and the side roads to the gates.
 ROADS: list[tuple[int, int, int, int]] = [
@@ -42,7 +43,7 @@ ROADS: list[tuple[int, int, int, int]] = [
     (500, 258, 640, 274),  # to Longtang's Main Gate
     (500, 640, 1000, 656),  # east road (Tianyue South Gate)
 ]
-AVENUE = ("Lijia Avenue", "礼嘉大道")
+AVENUE = Text("Lijia Avenue", "礼嘉大道")
 
 
 def _scales() -> tuple[alt.Scale, alt.Scale]:
@@ -75,10 +76,10 @@ def _background() -> list[alt.Chart]:
                 "x2": x1,
                 "y2": y1,
                 "fill": fill,
-                "label": pick(en, zh),
+                "label": name.pick(lang()),
                 **_label_anchor(x0, y0, x1, y1, where),
             }
-            for en, zh, x0, y0, x1, y1, fill, where in AREAS
+            for name, x0, y0, x1, y1, fill, where in AREAS
         ]
     )
     roads = pd.DataFrame([{"x": x0, "y": y0, "x2": x1, "y2": y1} for x0, y0, x1, y1 in ROADS])
@@ -106,7 +107,7 @@ def _background() -> list[alt.Chart]:
         for (align, baseline), group in areas.groupby(["align", "baseline"])
     ]
     avenue = (
-        alt.Chart(pd.DataFrame([{"x": 480, "y": 360, "label": pick(*AVENUE)}]))
+        alt.Chart(pd.DataFrame([{"x": 480, "y": 360, "label": AVENUE.pick(lang())}]))
         .mark_text(angle=270, fontSize=11, fontStyle="italic", color="#8a8a8a")
         .encode(x="x:Q", y="y:Q", text="label:N")
     )
@@ -114,6 +115,7 @@ def _background() -> list[alt.Chart]:
 
 
 def devices_frame(devices: list[dict[str, Any]]) -> pd.DataFrame:
+    other = "zh" if lang() == "en" else "en"  # the tooltip's second name
     return pd.DataFrame(
         [
             {
@@ -121,7 +123,7 @@ def devices_frame(devices: list[dict[str, Any]]) -> pd.DataFrame:
                 "y": d["y"],
                 "device_id": d["device_id"],
                 "name": device_name(d),
-                "other_name": d["name_zh"] if lang() == "en" else d["name_en"],
+                "other_name": Text.from_columns(d, "name").pick(other),
                 "kind": kind_label(d["kind"]),
                 "state": t(f"state.{device_state(d)}"),
                 "alarms": d.get("open_alarms", 0),

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 from contracts.alarms import TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
+from contracts.text import Text
 
 KIND = "book-house"
 
@@ -86,8 +87,7 @@ class LightsOff(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Smart book house",
-        label_zh="智慧书屋",
+        label=Text("Smart book house", "智慧书屋"),
         events={
             "book-borrowed": BookBorrowed,
             "book-returned": BookReturned,
@@ -107,13 +107,13 @@ SPEC = register_kind(
                 "occupancy",
                 ">=",
                 "field:capacity",
-                title="Book house full · 书屋满员",
+                title=Text("Book house full", "书屋满员"),
             ),
         ),
         stats=(
-            StatSpec("borrowed", "Books borrowed", "借书", event_type="book-borrowed"),
-            StatSpec("returned", "Books returned", "还书", event_type="book-returned"),
-            StatSpec("readers", "Readers now", "在馆读者", telemetry_field="occupancy"),
+            StatSpec("borrowed", Text("Books borrowed", "借书"), event_type="book-borrowed"),
+            StatSpec("returned", Text("Books returned", "还书"), event_type="book-returned"),
+            StatSpec("readers", Text("Readers now", "在馆读者"), telemetry_field="occupancy"),
         ),
     )
 )

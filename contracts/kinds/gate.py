@@ -9,6 +9,7 @@ from pydantic import Field
 from contracts.alarms import BurstRule, EventRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
+from contracts.text import Text
 
 KIND = "gate"
 
@@ -80,8 +81,7 @@ class Release(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Face-recognition gate",
-        label_zh="人脸识别门禁",
+        label=Text("Face-recognition gate", "人脸识别门禁"),
         events={
             "entry-granted": EntryGranted,
             "entry-denied": EntryDenied,
@@ -101,42 +101,41 @@ SPEC = register_kind(
                 count=5,
                 window_s=120,
                 where={"reason": ("unknown-face", "low-confidence", "blocklisted")},
-                title="Repeated denied entries · 多次拒绝进入",
+                title=Text("Repeated denied entries", "多次拒绝进入"),
             ),
             EventRule(
                 "tailgating",
                 "major",
                 "tailgating",
                 clear_after_s=600,
-                title="Tailgating · 尾随进入",
+                title=Text("Tailgating", "尾随进入"),
             ),
             EventRule(
                 "door-held-open",
                 "minor",
                 "door-held-open",
                 clear_after_s=600,
-                title="Door held open · 门长时间未关",
+                title=Text("Door held open", "门长时间未关"),
             ),
             EventRule(
                 "camera-fault",
                 "minor",
                 "camera-fault",
                 clear_on=("camera-recovered",),
-                title="Face camera down · 人脸摄像头故障",
+                title=Text("Face camera down", "人脸摄像头故障"),
             ),
         ),
         stats=(
             StatSpec(
-                "entries", "Entries through the gates", "闸机通行", event_type="entry-granted"
+                "entries", Text("Entries through the gates", "闸机通行"), event_type="entry-granted"
             ),
             StatSpec(
                 "entries-within-3s",
-                "Entries within 3 s",
-                "3秒内通行",
+                Text("Entries within 3 s", "3秒内通行"),
                 event_type="entry-granted",
                 at_most={"duration_ms": 3000},
             ),
-            StatSpec("denied", "Denied entries", "拒绝通行", event_type="entry-denied"),
+            StatSpec("denied", Text("Denied entries", "拒绝通行"), event_type="entry-denied"),
         ),
     )
 )

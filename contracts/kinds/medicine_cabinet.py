@@ -10,6 +10,7 @@ from pydantic import Field
 from contracts.alarms import EventRule, TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import Identifier, ResidentRef, WireModel
+from contracts.text import Text
 
 KIND = "medicine-cabinet"
 
@@ -128,8 +129,7 @@ class SetTemperatureBand(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Smart medicine cabinet",
-        label_zh="智能药柜",
+        label=Text("Smart medicine cabinet", "智能药柜"),
         events={
             "medicine-dispensed": MedicineDispensed,
             "restocked": Restocked,
@@ -158,7 +158,7 @@ SPEC = register_kind(
                 ">",
                 "field:band_max_c",
                 for_s=300,
-                title="Cold chain too warm · 冷链温度过高",
+                title=Text("Cold chain too warm", "冷链温度过高"),
             ),
             TelemetryRule(
                 "cold-chain-low",
@@ -167,41 +167,45 @@ SPEC = register_kind(
                 "<",
                 "field:band_min_c",
                 for_s=300,
-                title="Cold chain too cold · 冷链温度过低",
+                title=Text("Cold chain too cold", "冷链温度过低"),
             ),
             EventRule(
                 "cooler-fault",
                 "major",
                 "cooler-fault",
                 clear_on=("cooler-recovered",),
-                title="Cooler failed · 制冷故障",
+                title=Text("Cooler failed", "制冷故障"),
             ),
             EventRule(
                 "stock-low",
                 "warning",
                 "stock-low",
                 clear_on=("restocked",),
-                title="Stock low · 库存偏低",
+                title=Text("Stock low", "库存偏低"),
             ),
             EventRule(
                 "stock-out",
                 "major",
                 "stock-out",
                 clear_on=("restocked",),
-                title="Out of stock · 缺货",
+                title=Text("Out of stock", "缺货"),
             ),
             EventRule(
                 "item-expired",
                 "major",
                 "item-expired",
                 clear_on=("restocked",),
-                title="Expired medicine · 药品过期",
+                title=Text("Expired medicine", "药品过期"),
             ),
-            EventRule("door-forced", "critical", "door-forced", title="Door forced · 柜门被撬"),
+            EventRule(
+                "door-forced", "critical", "door-forced", title=Text("Door forced", "柜门被撬")
+            ),
         ),
         stats=(
             StatSpec(
-                "dispensed", "Medicines dispensed", "药品取用", event_type="medicine-dispensed"
+                "dispensed",
+                Text("Medicines dispensed", "药品取用"),
+                event_type="medicine-dispensed",
             ),
         ),
     )

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from contracts.alarms import DeadlineRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, Token, WireModel
+from contracts.text import Text
 
 KIND = "property-app"
 
@@ -82,8 +83,7 @@ class Escalate(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Property-management app",
-        label_zh="物业服务App",
+        label=Text("Property-management app", "物业服务App"),
         events={
             "request-created": RequestCreated,
             "request-assigned": RequestAssigned,
@@ -102,14 +102,18 @@ SPEC = register_kind(
                 end=("request-resolved",),
                 key="request_id",
                 due_field="due",
-                title="Request past its deadline · 工单超时",
+                title=Text("Request past its deadline", "工单超时"),
             ),
         ),
         stats=(
-            StatSpec("requests", "Requests filed", "报事报修", event_type="request-created"),
-            StatSpec("resolved", "Requests resolved", "已解决", event_type="request-resolved"),
+            StatSpec("requests", Text("Requests filed", "报事报修"), event_type="request-created"),
             StatSpec(
-                "open-requests", "Open requests", "待处理工单", telemetry_field="open_requests"
+                "resolved", Text("Requests resolved", "已解决"), event_type="request-resolved"
+            ),
+            StatSpec(
+                "open-requests",
+                Text("Open requests", "待处理工单"),
+                telemetry_field="open_requests",
             ),
         ),
     )

@@ -9,6 +9,7 @@ from pydantic import Field
 from contracts.alarms import TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
+from contracts.text import Text
 
 KIND = "school"
 
@@ -69,8 +70,7 @@ class Release(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Smart school gate",
-        label_zh="智慧学校",
+        label=Text("Smart school gate", "智慧学校"),
         events={
             "student-arrived": StudentArrived,
             "student-departed": StudentDeparted,
@@ -89,12 +89,12 @@ SPEC = register_kind(
                 "gate",
                 "==",
                 "locked",
-                title="School gate locked down · 校门封闭",
+                title=Text("School gate locked down", "校门封闭"),
             ),
         ),
         stats=(
-            StatSpec("arrivals", "Pupils arrived", "到校", event_type="student-arrived"),
-            StatSpec("picked-up", "Pupils picked up", "接走", event_type="picked-up"),
+            StatSpec("arrivals", Text("Pupils arrived", "到校"), event_type="student-arrived"),
+            StatSpec("picked-up", Text("Pupils picked up", "接走"), event_type="picked-up"),
         ),
     )
 )

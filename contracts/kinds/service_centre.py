@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from contracts.alarms import EventRule, TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import WireModel
+from contracts.text import Text
 
 KIND = "service-centre"
 
@@ -94,8 +95,7 @@ class RebootKiosk(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="24-hour service centre",
-        label_zh="24小时便民服务中心",
+        label=Text("24-hour service centre", "24小时便民服务中心"),
         events={
             "ticket-issued": TicketIssued,
             "ticket-served": TicketServed,
@@ -115,7 +115,7 @@ SPEC = register_kind(
                 "minor",
                 "kiosk-fault",
                 clear_on=("kiosk-recovered",),
-                title="Kiosk fault · 自助机故障",
+                title=Text("Kiosk fault", "自助机故障"),
             ),
             TelemetryRule(
                 "long-queue",
@@ -124,18 +124,17 @@ SPEC = register_kind(
                 ">=",
                 20,
                 for_s=600,
-                title="Long queue · 排队过长",
+                title=Text("Long queue", "排队过长"),
             ),
         ),
         stats=(
-            StatSpec("served", "Tickets served", "已办理", event_type="ticket-served"),
+            StatSpec("served", Text("Tickets served", "已办理"), event_type="ticket-served"),
             StatSpec(
                 "self-service",
-                "Self-service transactions",
-                "自助办理",
+                Text("Self-service transactions", "自助办理"),
                 event_type="self-service-transaction",
             ),
-            StatSpec("queue", "People queuing", "排队人数", telemetry_field="queue_length"),
+            StatSpec("queue", Text("People queuing", "排队人数"), telemetry_field="queue_length"),
         ),
     )
 )

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from contracts.alarms import EventRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
+from contracts.text import Text
 
 KIND = "stereo"
 
@@ -87,8 +88,7 @@ class SetQuietHours(WireModel):
 SPEC = register_kind(
     KindSpec(
         kind=KIND,
-        label_en="Community Bluetooth stereo",
-        label_zh="社区蓝牙音箱",
+        label=Text("Community Bluetooth stereo", "社区蓝牙音箱"),
         events={
             "device-paired": DevicePaired,
             "device-unpaired": DeviceUnpaired,
@@ -106,9 +106,9 @@ SPEC = register_kind(
                 "minor",
                 "quiet-hours-violation",
                 clear_after_s=1800,
-                title="Music in quiet hours · 安静时段播放",
+                title=Text("Music in quiet hours", "安静时段播放"),
             ),
         ),
-        stats=(StatSpec("tracks", "Tracks played", "播放曲目", event_type="track-started"),),
+        stats=(StatSpec("tracks", Text("Tracks played", "播放曲目"), event_type="track-started"),),
     )
 )

@@ -11,7 +11,7 @@ from ui.api import ApiError, get, post
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
-    bilingual,
+    alarm_title,
     details,
     device_name,
     fmt_clock,
@@ -71,7 +71,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
     with st.container(border=True):
         top, right = st.columns([4, 1])
         icon = SEVERITY_ICON.get(alarm["severity"], "⚪")
-        top.markdown(f"{icon} **{bilingual(alarm['title'])}**")
+        top.markdown(f"{icon} **{alarm_title(alarm)}**")
         with right.container(horizontal=True, horizontal_alignment="right"):
             st.badge(
                 status_text(alarm["status"]),
@@ -170,7 +170,7 @@ def history_tab(names: dict[str, str]) -> None:
                     t("col.raised"): fmt_time(a["raised_at"]),
                     t("col.device"): names.get(a["device_id"], a["device_id"]),
                     t("col.severity"): severity_text(a["severity"]),
-                    t("col.alarm"): bilingual(a["title"]),
+                    t("col.alarm"): alarm_title(a),
                     t("col.status"): status_text(a["status"]),
                     t("col.acknowledged"): who_when(a["acknowledged_by"], a["acknowledged_at"]),
                     t("col.cleared"): who_when(a["cleared_by"], a["cleared_at"]),
@@ -188,7 +188,7 @@ def history_tab(names: dict[str, str]) -> None:
         t("alarms.notes_of"),
         list(by_id),
         format_func=lambda i: (
-            f"#{i} · {bilingual(by_id[i]['title'])} · "
+            f"#{i} · {alarm_title(by_id[i])} · "
             f"{names.get(by_id[i]['device_id'], by_id[i]['device_id'])}"
         ),
         key="alarms.notes_of",

@@ -12,8 +12,8 @@ from ui.api import ApiError, get, post
 from ui.charts import telemetry_chart
 from ui.commands import command_progress
 from ui.common import (
+    alarm_title,
     availability_text,
-    bilingual,
     details,
     device_name,
     fmt_clock,
@@ -172,7 +172,7 @@ def device_alarms(device: dict[str, Any]) -> None:
     for alarm in alarms:
         raised = t("alarms.raised_at", time=fmt_time(alarm["raised_at"]))
         st.markdown(
-            f"{severity_text(alarm['severity'])} · **{bilingual(alarm['title'])}** · "
+            f"{severity_text(alarm['severity'])} · **{alarm_title(alarm)}** · "
             f"{status_text(alarm['status'])} · {raised}"
         )
     st.page_link("app_pages/alarms.py", label=t("devices.to_alarms"), icon="🚨")

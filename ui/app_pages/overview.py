@@ -12,15 +12,16 @@ from ui.charts import activity_chart, hourly_frame, legend_html
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
-    bilingual,
+    alarm_title,
     device_name,
+    figure_label,
     fmt_clock,
     fmt_number,
     kind_label,
     kinds,
     now_local,
 )
-from ui.i18n import pick, t
+from ui.i18n import t
 from ui.street_map import street_map
 
 REFRESH_S = 5
@@ -58,11 +59,11 @@ def figure_cards(stats: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]
     values = {(f["kind"], f["name"]): f for f in figures}
     cards: dict[str, list[dict[str, Any]]] = {}
     for fig in figures:
-        item = {"label": pick(fig["label_en"], fig["label_zh"]), "value": fig["value"]}
+        item = {"label": figure_label(fig), "value": fig["value"]}
         parent = values.get((fig["kind"], parent_figure(fig["kind"], fig["name"]) or ""))
         if parent is not None:
             item["share"] = f"{fig['value'] / parent['value']:.0%}" if parent["value"] else "–"
-            item["of"] = pick(parent["label_en"], parent["label_zh"])
+            item["of"] = figure_label(parent)
         cards.setdefault(fig["kind"], []).append(item)
     return list(cards.items())
 
@@ -117,7 +118,7 @@ def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
             device = names.get(alarm["device_id"], alarm["device_id"])
             ack = " ✔️" if alarm["status"] == "acknowledged" else ""
             st.markdown(
-                f"{icon} **{bilingual(alarm['title'])}**{ack}  \n"
+                f"{icon} **{alarm_title(alarm)}**{ack}  \n"
                 f":gray[{device} · {fmt_clock(alarm['last_at'])}]"
             )
         if len(alarms) > MAX_ALARMS_LISTED:
@@ -143,7 +144,7 @@ def by_kind(devices: list[dict[str, Any]]) -> None:
 
 def activity(stats: dict[str, Any]) -> None:
     st.subheader(t("overview.activity"))
-    labels = {(f["kind"], f["name"]): pick(f["label_en"], f["label_zh"]) for f in stats["figures"]}
+    labels = {(f["kind"], f["name"]): figure_label(f) for f in stats["figures"]}
     frame = hourly_frame(stats.get("hourly", []), labels)
     if frame.empty:
         st.info(t("overview.no_activity"))

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastPath
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 
@@ -15,6 +15,8 @@ from backend.alarms import clear_alarm
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import MAX_ROW_ID, Text
 from backend.models import Alarm, AlarmNote, table
+from contracts.catalogue import rule_title
+from contracts.text import Text as Bilingual
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
@@ -51,6 +53,14 @@ class AlarmPublic(BaseModel):
     clear_reason: str | None
     details: dict[str, Any]
     notes: list[AlarmNotePublic] = Field(default_factory=list)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def title_text(self) -> Bilingual:
+        """The title in both languages, from the alarm's rule in the catalogue. `title` is what
+        was stored when the alarm was raised ("English · 中文"); a rule the catalogue does not
+        declare (device-offline, a retired kind) keeps that stored title in both languages."""
+        return rule_title(self.kind, self.rule) or Bilingual.same(self.title)
 
 
 class AlarmAction(BaseModel):

@@ -93,8 +93,8 @@ def stats(session: SessionDep, day: date | None = None) -> Stats:
                 Figure(
                     kind=kind,
                     name=stat.name,
-                    label_en=stat.label_en,
-                    label_zh=stat.label_zh,
+                    label_en=stat.label.en,
+                    label_zh=stat.label.zh,
                     value=value,
                 )
             )
