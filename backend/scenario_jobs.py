@@ -1,31 +1,31 @@
 """Scenario runs inside the backend process, for the API and the console.
 
-Each run is `scenarios.runner.Run` in a thread of its own, exactly as `python -m scenarios run`
-plays it: injections go through the broker as the devices (their own credentials, read from the
-backend's credentials folder), and the expectations and commands go through this backend's own
-HTTP API with a key made at start-up, so a run sees what any API client would see. The last few
-runs are kept in memory (they are drills, not records: the events they injected are stored and
-carry the run id).
+Each run is `scenarios.runner.Run` in a thread of its own, as `python -m scenarios run` plays
+it: injections go through the broker as the devices (their own credentials, read from the
+backend's credentials folder); the expectations and commands go through a street port given by
+the caller (backend.drills: the API routes' own code, called in-process), so a run sees what an
+API client would see without going over the network. The last few runs are kept in memory (they
+are drills, not records: the events they injected are stored and carry the run id).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from rich.errors import MarkupError
-from rich.text import Text
-
 from backend.config import Settings
 from contracts.fleet import load_fleet
 from contracts.topics import Channel
+from scenarios.expectations import Verdict
 from scenarios.model import Scenario, load_scenario, shipped
-from scenarios.runner import Api, Run, Verdict
+from scenarios.port import StreetPort
+from scenarios.progress import RunEvent, StepDone
+from scenarios.runner import Run
 from scenarios.wire import Connection, DevicePublishers, ScenarioError, build_envelope, render
 
 log = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ STOP_JOIN_S = 10.0
 
 class ScenarioBusy(RuntimeError):
     """Too many runs at once, or this scenario is already running (HTTP 409)."""
-
-
-def _plain(line: str) -> str:
-    """The runner writes rich markup for the terminal ("[green]✔[/]"); the API gets text."""
-    try:
-        return Text.from_markup(line).plain
-    except MarkupError:
-        return line
 
 
 @dataclass
@@ -87,10 +79,14 @@ class ScenarioJob:
 
     def add_line(self, line: str) -> None:
         # Called from the timeline and the watcher threads; deque.append is atomic.
-        self.lines.append(_plain(line))
+        self.lines.append(line)
 
-    def progress(self, done: int, _total: int) -> None:
-        self.steps_done = done
+    def on_event(self, event: RunEvent) -> None:
+        """The run's sink: progress counts the steps, everything else is a line of the log."""
+        if isinstance(event, StepDone):
+            self.steps_done = event.done
+        else:
+            self.add_line(event.text)
 
     def finish(self) -> None:
         run = self.run
@@ -106,32 +102,23 @@ class ScenarioJob:
         self.ended_at = datetime.now(UTC)
 
 
-def _self_url(settings: Settings) -> str:
-    host = settings.api_host
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"  # listening everywhere: loopback is one of them
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.api_port}"
-
-
 class ScenarioJobs:
     """The runs of this backend process: start, stop, list; at most MAX_RUNNING at once."""
 
     def __init__(
-        self, settings: Settings, max_running: int = MAX_RUNNING, keep: int = KEEP_RUNS
+        self,
+        settings: Settings,
+        street: Callable[[], StreetPort],
+        max_running: int = MAX_RUNNING,
+        keep: int = KEEP_RUNS,
     ) -> None:
         self.settings = settings
+        self.street = street  # one port per run, closed when the run ends
         self.max_running = max_running
         self.keep = keep
         self._jobs: OrderedDict[str, ScenarioJob] = OrderedDict()
         self._lock = threading.Lock()
         self._kinds: dict[str, str] | None = None
-        # The runs' own key: commands need `operate`. It exists only in this process's memory,
-        # and it is added by rebinding the mapping (not mutating it): requests iterate over it.
-        self._key = secrets.token_urlsafe(32)
-        settings.api_keys = {**settings.api_keys, self._key: "operate"}
-        self.api_url = _self_url(settings)
 
     # -- what can be run ---------------------------------------------------------------------
     def shipped(self) -> dict[str, Scenario]:
@@ -201,9 +188,8 @@ class ScenarioJobs:
                 raise ScenarioBusy(
                     f"{len(running)} runs are in progress; at most {self.max_running}"
                 )
-            api = Api(self.api_url, self._key)
-            job = ScenarioJob(Run(scenario, api, DevicePublishers(conn)), source)
-            job.run.log = job.add_line
+            job = ScenarioJob(Run(scenario, self.street(), DevicePublishers(conn)), source)
+            job.run.sink = job.on_event
             job.thread = threading.Thread(
                 target=self._work, args=(job,), name=f"scenario-{job.id}", daemon=True
             )
@@ -216,8 +202,8 @@ class ScenarioJobs:
         run = job.run
         job.add_line(f"scenario {job.scenario.name} · run {job.id}")
         try:
-            run.execute(on_progress=job.progress)
-        except ScenarioError as exc:  # before the timeline: e.g. the API unreachable
+            run.execute()
+        except ScenarioError as exc:  # before the timeline: e.g. the database unreachable
             run.errors.append(str(exc))
             job.add_line(f"error: {exc}")
         except Exception as exc:
@@ -228,7 +214,7 @@ class ScenarioJobs:
         finally:
             run.close()  # the simulator control session of drill steps, if one was opened
             run.devices.close()
-            run.api.close()
+            run.street.close()
             with self._lock:
                 job.finish()
             passed = sum(1 for v in run.verdicts if v.passed)

@@ -11,13 +11,25 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
 from rich.table import Table
 
 from contracts.fleet import DEFAULT_FLEET
 from contracts.topics import Channel
+from scenarios.http_street import HttpStreet
+from scenarios.junit import junit_xml
 from scenarios.model import SCHEMA_PATH, load_scenario, schema_text
+from scenarios.progress import (
+    RunEvent,
+    StepDone,
+    StepFailed,
+    StepStarted,
+    Stopped,
+    VerdictReached,
+)
 from scenarios.recording import read_recording, record, replay
-from scenarios.runner import Api, Run, junit_xml
+from scenarios.runner import Run
 from scenarios.wire import Connection, DevicePublishers, ScenarioError, new_run_id
 
 app = typer.Typer(
@@ -49,6 +61,36 @@ def _conn(host: str, port: int, protocol: str, creds: Path, fleet: Path) -> Conn
         raise typer.BadParameter("--mqtt-protocol must be 5 or 3.1.1")
     size = os.environ.get("LIJIA_FLEET_SIZE")
     return Connection(host, port, protocol, creds, fleet, int(size) if size else None)
+
+
+def styled(event: RunEvent) -> str | None:
+    """A progress event as a line of rich markup for the terminal (None: not a line)."""
+    if isinstance(event, StepDone):
+        return None
+    if isinstance(event, StepStarted):
+        return f"[dim]+{event.elapsed_s:5.1f} s[/] {escape(event.body)}"
+    if isinstance(event, VerdictReached):
+        mark = "[green]✔[/]" if event.passed else "[red]✘[/]"
+        return f"{mark} {escape(event.body)}"
+    if isinstance(event, StepFailed):
+        return f"[red]step failed:[/] {escape(event.error)}"
+    if isinstance(event, Stopped):
+        return f"[yellow]{event.text}[/]"
+    return escape(event.text)
+
+
+class Terminal:
+    """The sink of a run in the terminal: its lines, and the timeline's progress in a status."""
+
+    def __init__(self) -> None:
+        self.status: Status | None = None
+
+    def __call__(self, event: RunEvent) -> None:
+        if isinstance(event, StepDone) and self.status is not None:
+            self.status.update(f"{event.text}; waiting for expectations…")
+        line = styled(event)
+        if line is not None:
+            console.print(line)
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -117,27 +159,25 @@ def run(
         _fail(f"{file} is not a valid scenario:\n{exc}")
     except (OSError, ValueError) as exc:
         _fail(f"cannot read {file}: {exc}")
-    client = Api(api, api_key)
+    street = HttpStreet(api, api_key)
     conn = _conn(host, port, protocol, creds, fleet)
+    terminal = Terminal()
     with DevicePublishers(conn) as devices:
-        r = Run(scenario, client, devices, log=console.print)
-        console.rule(f"scenario [bold]{scenario.name}[/] · run {r.run_id}")
+        r = Run(scenario, street, devices, sink=terminal)
+        console.rule(f"scenario [bold]{escape(scenario.name)}[/] · run {r.run_id}")
         if scenario.description:
             console.print(scenario.description.strip(), markup=False)
         t0 = time.monotonic()
         try:
-            with console.status("running…") as status:
-
-                def progress(done: int, total: int) -> None:
-                    status.update(f"timeline {done}/{total} steps; waiting for expectations…")
-
-                r.execute(on_progress=progress)
+            with console.status("running…") as terminal.status:
+                r.execute()
         except ScenarioError as exc:
             r.errors.append(str(exc))
         finally:
+            terminal.status = None
             r.close()
         duration = time.monotonic() - t0
-    client.close()
+    street.close()
 
     table = Table(title=f"{scenario.name}: verdicts", show_lines=False)
     table.add_column("")
@@ -146,15 +186,15 @@ def run(
     for v in r.verdicts:
         table.add_row(
             "[green]PASS[/]" if v.passed else "[red]FAIL[/]",
-            v.name,
-            f"{v.seen} (+{v.elapsed_s:.1f} s)",
+            escape(v.name),
+            escape(f"{v.seen} (+{v.elapsed_s:.1f} s)"),
         )
     console.print(table)
     for v in r.verdicts:
         if not v.passed:
-            console.print(f"[red]FAIL[/] {v.name}: {v.message}")
+            console.print(f"[red]FAIL[/] {escape(f'{v.name}: {v.message}')}")
     for e in r.errors:
-        console.print(f"[red]ERROR[/] timeline: {e}")
+        console.print(f"[red]ERROR[/] timeline: {escape(e)}")
     if junit:
         junit_xml(r, junit, duration)
         console.print(f"JUnit report: {junit}")

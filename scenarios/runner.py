@@ -1,29 +1,34 @@
-"""Runs a scenario: plays its timeline (injections as the devices, commands through the API)
-while polling the API for its expectations, then gives one verdict per expectation."""
+"""Plays a scenario: its timeline (injections as the devices, commands and drills) while a
+watcher looks at the street for its expectations, then gives one verdict per expectation.
+Progress goes to a sink as typed events (scenarios.progress)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-from xml.etree import ElementTree as ET
 
-import httpx
-
-from contracts.alarms import compare
 from contracts.simulation import Target
 from contracts.topics import Channel
 from scenarios.control import SimulatorLink
+from scenarios.expectations import (
+    Probe,
+    Verdict,
+    describe,
+    implicit,
+    look_alarm,
+    look_command,
+    look_devices,
+    look_events,
+    look_share,
+    look_twin,
+    waits_for_deadline,
+)
 from scenarios.model import (
-    FINAL_STATUSES,
     DrillStep,
     ExpectAlarm,
     Expectation,
-    ExpectCommand,
     ExpectDevices,
     ExpectEvents,
     ExpectShare,
@@ -31,140 +36,24 @@ from scenarios.model import (
     Scenario,
     Step,
 )
+from scenarios.port import AlarmSeen, StreetPort
+from scenarios.progress import (
+    CommandSent,
+    DrillSent,
+    Injected,
+    Sink,
+    StepDone,
+    StepFailed,
+    StepStarted,
+    Stopped,
+    VerdictReached,
+    ignore,
+)
 from scenarios.wire import DevicePublishers, ScenarioError, new_run_id, render
 
 POLL_S = 0.25
-SHARE_CAP = 5000  # events read for a share expectation, at most
 
-
-class Api:
-    """The few REST calls a scenario needs."""
-
-    def __init__(self, url: str, key: str | None, timeout: float = 10.0) -> None:
-        headers = {"X-API-Key": key} if key else {}
-        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
-        self.url = url
-
-    def get(self, path: str, **params: Any) -> Any:
-        params = {k: v for k, v in params.items() if v is not None}
-        try:
-            resp = self.http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise ScenarioError(f"API {self.url} unreachable: {exc}") from None
-        if resp.status_code >= 400:
-            raise ScenarioError(f"GET {path} → {resp.status_code}: {resp.text[:200]}")
-        return resp.json()
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        try:
-            resp = self.http.post(path, json=body)
-        except httpx.HTTPError as exc:
-            raise ScenarioError(f"API {self.url} unreachable: {exc}") from None
-        if resp.status_code >= 400:
-            raise ScenarioError(f"POST {path} → {resp.status_code}: {resp.text[:200]}")
-        return resp.json()
-
-    def alarms(self, device: str, rule: str) -> list[dict[str, Any]]:
-        rows = self.get("/alarms", status="all", device_id=device, rule=rule, limit=1000)
-        return [a for a in rows if a["rule"] == rule]
-
-    def events(self, params: dict[str, Any], cap: int) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = self.get("/events", limit=1000, cursor=cursor, **params)
-            rows += page["data"]
-            cursor = page["next_cursor"]
-            if cursor is None or len(rows) >= cap:
-                return rows
-
-    def count_events(self, params: dict[str, Any], cap: int) -> int:
-        n, cursor = 0, None
-        while True:
-            page = self.get("/events", limit=1000, cursor=cursor, **params)
-            n += len(page["data"])
-            cursor = page["next_cursor"]
-            if cursor is None or n > cap:
-                return n
-
-    def close(self) -> None:
-        self.http.close()
-
-
-@dataclass
-class Verdict:
-    """The outcome of one expectation."""
-
-    name: str
-    expected: str
-    passed: bool | None = None  # None: still open
-    seen: str = "nothing yet"
-    elapsed_s: float = 0.0
-
-    @property
-    def message(self) -> str:
-        return f"expected {self.expected}; seen {self.seen}"
-
-
-# A check polls the API once: (satisfied, definitely failed, what it saw).
-Probe = Callable[[], tuple[bool, bool, str]]
 Watched = tuple[Expectation, Probe, Verdict]  # an expectation, how to check it, its verdict
-
-
-def _describe(e: Expectation) -> str:
-    c = e.check
-    after = f" after step {e.after!r}" if e.after else ""
-    if isinstance(c, ExpectAlarm):
-        return f"alarm {c.rule!r} {c.state} on {c.device} within {c.within:g} s{after}"
-    if isinstance(c, ExpectTwin):
-        return f"{c.device}.{c.field} {c.op} {c.value!r} within {c.within:g} s{after}"
-    if isinstance(c, ExpectEvents):
-        matching = f"{c.channel} matching {_event_filter_text(c)}"
-        return f"{_bounds(c.at_least, c.at_most)} {matching} within {c.within:g} s{after}"
-    if isinstance(c, ExpectShare):
-        where = f" {c.where}" if c.where else ""
-        return (
-            f"at least {c.at_least:.0%} of {c.type}{where} events with {c.field} {c.op} "
-            f"{c.value!r} (of at least {c.min_count}) within {c.within:g} s{after}"
-        )
-    if isinstance(c, ExpectDevices):
-        kind = f" {c.kind}" if c.kind else ""
-        test = f"{c.field} {c.op} {c.value!r}"
-        return f"{_bounds(c.at_least, c.at_most)}{kind} devices with {test} within {c.within:g} s"
-    statuses = c.status if isinstance(c.status, list) else [c.status]
-    return f"command of step {c.step!r} ends {' or '.join(statuses)} within {c.within:g} s{after}"
-
-
-def _bounds(at_least: int | None, at_most: int | None) -> str:
-    parts = [
-        *([f"at least {at_least}"] if at_least is not None else []),
-        *([f"at most {at_most}"] if at_most is not None else []),
-    ]
-    return " and ".join(parts)
-
-
-def _event_filter_text(c: ExpectEvents) -> str:
-    parts = [
-        f"{k}={v}"
-        for k, v in (
-            ("device", c.device),
-            ("kind", c.kind),
-            ("type", c.type),
-            ("injected", c.injected),
-        )
-        if v is not None
-    ]
-    if c.this_run:
-        parts.append("run_id=<this run>")
-    return "{" + ", ".join(parts) + "}"
-
-
-def _dig(obj: Any, path: str) -> tuple[bool, Any]:
-    for part in path.split("."):
-        if not isinstance(obj, dict) or part not in obj:
-            return False, None
-        obj = obj[part]
-    return True, obj
 
 
 @dataclass
@@ -172,14 +61,14 @@ class Run:
     """State of one run of a scenario."""
 
     scenario: Scenario
-    api: Api
+    street: StreetPort  # belongs to the caller, like the device publishers
     devices: DevicePublishers
     run_id: str = field(default_factory=new_run_id)
-    log: Callable[[str], None] = print
+    sink: Sink = ignore
     started: float = 0.0
     step_times: dict[str, float] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # step id -> command id
-    alarm_snapshot: dict[tuple[str, str], dict[int, dict[str, Any]]] = field(default_factory=dict)
+    alarm_snapshot: dict[tuple[str, str], dict[int, AlarmSeen]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     link: SimulatorLink | None = None  # opened by the first drill step
@@ -207,124 +96,27 @@ class Run:
             if e.alarm is not None:
                 key = (e.alarm.device, e.alarm.rule)
                 if key not in self.alarm_snapshot:
-                    rows = self.api.alarms(*key)
-                    self.alarm_snapshot[key] = {a["id"]: a for a in rows}
+                    rows = self.street.alarms(*key)
+                    self.alarm_snapshot[key] = {a.id: a for a in rows}
 
     def _probe(self, e: Expectation) -> Probe:
-        c = e.check
+        c, street = e.check, self.street
         if isinstance(c, ExpectAlarm):
-            return lambda: self._probe_alarm(c)
+            return lambda: look_alarm(street, c, self.alarm_snapshot.get((c.device, c.rule), {}))
         if isinstance(c, ExpectTwin):
-            return lambda: self._probe_twin(c)
+            return lambda: look_twin(street, c)
         if isinstance(c, ExpectEvents):
-            return lambda: self._probe_events(c)
+            return lambda: look_events(street, c, self.run_id)
         if isinstance(c, ExpectShare):
-            return lambda: self._probe_share(c, e.after)
+            return lambda: look_share(street, c, self._wall(e.after))
         if isinstance(c, ExpectDevices):
-            return lambda: self._probe_devices(c)
-        return lambda: self._probe_command(c)
+            return lambda: look_devices(street, c)
+        return lambda: look_command(street, c, self.commands.get(c.step))
 
     def _wall(self, step: str | None) -> datetime:
         """When the step ran (or the run started), on the wall clock."""
         at = self.step_times.get(step, self.started) if step else self.started
         return datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
-
-    def _probe_share(self, c: ExpectShare, after: str | None) -> tuple[bool, bool, str]:
-        params = {
-            "device_id": c.device,
-            "kind": c.kind,
-            "type": c.type,
-            "since": self._wall(after).isoformat(),
-        }
-        rows = self.api.events(params, cap=SHARE_CAP)
-        rows = [r for r in rows if all(r["data"].get(k) == v for k, v in c.where.items())]
-        hits = 0
-        for r in rows:
-            found, value = _dig(r["data"], c.field)
-            hits += found and compare(value, c.op, c.value)
-        n = len(rows)
-        share = hits / n if n else 0.0
-        return n >= c.min_count and share >= c.at_least, False, f"{hits} of {n} ({share:.0%})"
-
-    def _probe_devices(self, c: ExpectDevices) -> tuple[bool, bool, str]:
-        twins = self.api.get("/devices", kind=c.kind)["data"]
-        n = 0
-        for twin in twins:
-            found, value = _dig(twin, c.field)
-            n += found and compare(value, c.op, c.value)
-        ok = (c.at_least is None or n >= c.at_least) and (c.at_most is None or n <= c.at_most)
-        return ok, False, f"{n} of {len(twins)} devices"
-
-    def _probe_alarm(self, c: ExpectAlarm) -> tuple[bool, bool, str]:
-        before = self.alarm_snapshot.get((c.device, c.rule), {})
-        rows = self.api.alarms(c.device, c.rule)
-        for a in rows:
-            old = before.get(a["id"])
-            if c.state == "raised" and (old is None or a["occurrences"] > old["occurrences"]):
-                how = "raised" if old is None else f"occurrence #{a['occurrences']} of an open one"
-                return True, False, f"alarm #{a['id']} {how} (now {a['status']})"
-            if (
-                c.state == "cleared"
-                and a["status"] == "cleared"
-                and (old is None or old["status"] != "cleared")
-            ):
-                return True, False, f"alarm #{a['id']} cleared ({a.get('clear_reason')})"
-        opened = [f"#{a['id']} {a['status']}" for a in rows if a["status"] != "cleared"]
-        if c.state == "raised":
-            return False, False, f"no new {c.rule!r} alarm on {c.device} (open: {opened or 'none'})"
-        return False, False, f"no {c.rule!r} alarm cleared on {c.device} (open: {opened or 'none'})"
-
-    def _probe_twin(self, c: ExpectTwin) -> tuple[bool, bool, str]:
-        twin = self.api.get(f"/devices/{c.device}")
-        found, value = _dig(twin, c.field)
-        if not found:
-            return False, False, f"{c.field} absent from the twin"
-        return compare(value, c.op, c.value), False, f"{c.field} = {value!r}"
-
-    def _probe_events(self, c: ExpectEvents) -> tuple[bool, bool, str]:
-        params = {
-            "device_id": c.device,
-            "kind": c.kind,
-            "type": c.type,
-            "channel": c.channel,
-            "injected": None if c.injected is None else str(c.injected).lower(),
-            "run_id": self.run_id if c.this_run else None,
-        }
-        cap = max(c.at_least or 0, c.at_most or 0)
-        n = self.api.count_events(params, cap)
-        ok = (c.at_least is None or n >= c.at_least) and (c.at_most is None or n <= c.at_most)
-        # With an upper bound the count is only final at the deadline; over it is final now.
-        failed = c.at_most is not None and n > c.at_most
-        return ok, failed, f"{n} matching"
-
-    def _probe_command(self, c: ExpectCommand) -> tuple[bool, bool, str]:
-        command_id = self.commands.get(c.step)
-        if command_id is None:
-            return False, False, "the command was not sent"
-        row = self.api.get(f"/commands/{command_id}")
-        wanted = c.status if isinstance(c.status, list) else [c.status]
-        status = row["status"]
-        seen = f"command {command_id} {status}" + (
-            f" ({row['reason']})" if row.get("reason") else ""
-        )
-        return status in wanted, status in FINAL_STATUSES and status not in wanted, seen
-
-    def _implicit(self) -> list[Expectation]:
-        """Command steps with `expect` become command expectations after the step."""
-        out = []
-        for s in self.scenario.steps:
-            if s.command is not None and s.command.expect is not None:
-                assert s.id is not None
-                out.append(
-                    Expectation(
-                        name=f"command {s.command.name} on {s.command.device}",
-                        after=s.id,
-                        command=ExpectCommand(
-                            step=s.id, status=s.command.expect, within=s.command.within
-                        ),
-                    )
-                )
-        return out
 
     def _watch(self, pending: list[Watched], stop: threading.Event, done: threading.Event) -> None:
         while pending and not stop.is_set():
@@ -347,20 +139,20 @@ class Run:
                 except Exception as exc:  # e.g. the API's connection: not final, probe again
                     ok, failed, seen = False, False, f"error: {type(exc).__name__}: {exc}"
                 verdict.seen, verdict.elapsed_s = seen, now - start
-                waits_for_deadline = (
-                    isinstance(e.check, ExpectEvents) and e.check.at_most is not None
-                )
                 if failed:
                     verdict.passed = False
-                elif ok and (not waits_for_deadline or at_deadline):
+                elif ok and (not waits_for_deadline(e) or at_deadline):
                     verdict.passed = True
                 elif at_deadline:
                     verdict.passed = False
                 if verdict.passed is None:
                     still.append((e, probe, verdict))
                 else:
-                    mark = "[green]✔[/]" if verdict.passed else "[red]✘[/]"
-                    self.log(f"{mark} {verdict.name}: {verdict.seen} (+{verdict.elapsed_s:.1f} s)")
+                    self.sink(
+                        VerdictReached(
+                            verdict.name, verdict.passed, verdict.seen, verdict.elapsed_s
+                        )
+                    )
             pending = still
             stop.wait(POLL_S)
 
@@ -383,14 +175,13 @@ class Run:
                 run_id=self.run_id,
                 ts=now + timedelta(seconds=spec.ts_offset_s),
             )
-            self.log(f"inject {channel.value} {env.type} → {spec.device} ({env.event_id})")
+            self.sink(Injected(channel.value, env.type, spec.device, env.event_id))
         elif step.command is not None:
             c = step.command
-            body = {"name": c.name, "params": render(c.params, self.run_id, now)}
-            row = self.api.post(f"/devices/{c.device}/commands", body)
+            sent = self.street.send_command(c.device, c.name, render(c.params, self.run_id, now))
             if step.id:
-                self.commands[step.id] = row["command_id"]
-            self.log(f"command {c.name} → {c.device} ({row['command_id']}, {row['status']})")
+                self.commands[step.id] = sent.command_id
+            self.sink(CommandSent(c.name, c.device, sent.command_id, sent.status))
         elif (drill := step.drill) is not None:  # (pauses are execute's: they can be stopped)
             self._drill(drill)
 
@@ -403,8 +194,7 @@ class Run:
         devices = self.link.resolve(target)
         self.link.send(devices, action, self.run_id)
         what = getattr(drill, "fault", None) or drill.action
-        shown = ", ".join(devices[:3]) + (f" +{len(devices) - 3}" if len(devices) > 3 else "")
-        self.log(f"{what} → {len(devices)} device(s) ({shown}) for {drill.for_s:g} s")
+        self.sink(DrillSent(what, tuple(devices), drill.for_s))
 
     def close(self) -> None:
         """Close the drill session (the device publishers belong to the caller)."""
@@ -412,14 +202,16 @@ class Run:
             self.link.close()
             self.link = None
 
-    def execute(self, on_progress: Callable[[int, int], None] | None = None) -> list[Verdict]:
+    def execute(self) -> list[Verdict]:
+        """Play the timeline and decide every expectation (in this thread; stop() from another
+        one). Raises ScenarioError only before the timeline starts (the street unreachable)."""
         self._snapshot_alarms()
         self.started = time.monotonic()
         timeline_done = threading.Event()
         # Built before the watcher starts, so a bad expectation fails here, in the open.
         pending: list[Watched] = [
-            (e, self._probe(e), Verdict(e.name or _describe(e), _describe(e)))
-            for e in [*self.scenario.expect, *self._implicit()]
+            (e, self._probe(e), Verdict(e.name or describe(e), describe(e)))
+            for e in [*self.scenario.expect, *implicit(self.scenario)]
         ]
         self.verdicts = [v for _, _, v in pending]
         watcher = threading.Thread(
@@ -436,7 +228,7 @@ class Run:
                 if self.stopped:
                     break
                 elapsed = time.monotonic() - self.started
-                self.log(f"[dim]+{elapsed:5.1f} s[/] step {i + 1} {step.id or step.action}")
+                self.sink(StepStarted(i + 1, step.id or step.action, elapsed))
                 if step.wait is not None:
                     if self._stop_requested.wait(step.wait):
                         break  # interrupted: the pause did not run to its end
@@ -444,20 +236,19 @@ class Run:
                     self._do(step)
                 if step.id:
                     self.step_times[step.id] = time.monotonic()
-                if on_progress:
-                    on_progress(i + 1, len(self.scenario.steps))
+                self.sink(StepDone(i + 1, len(self.scenario.steps)))
         except ScenarioError as exc:
             self.errors.append(str(exc))
-            self.log(f"[red]step failed:[/] {exc}")
+            self.sink(StepFailed(str(exc)))
         except Exception as exc:  # a bug or a library's surprise: still a verdict, not a crash
             self.errors.append(f"{type(exc).__name__}: {exc}")
-            self.log(f"[red]step failed:[/] {type(exc).__name__}: {exc}")
+            self.sink(StepFailed(f"{type(exc).__name__}: {exc}"))
         finally:
             timeline_done.set()
         if self.errors:
             self._halt.set()
         if self.stopped:
-            self.log("[yellow]stopped by the operator[/]")
+            self.sink(Stopped())
         watcher.join()
         for v in self.verdicts:
             if v.passed is None:
@@ -468,36 +259,3 @@ class Run:
     @property
     def ok(self) -> bool:
         return not self.errors and all(v.passed for v in self.verdicts)
-
-
-def junit_xml(run: Run, path: Path, duration_s: float) -> None:
-    """One testsuite per run, one testcase per expectation (a failed step is an error case)."""
-    failures = sum(1 for v in run.verdicts if not v.passed)
-    suite = ET.Element(
-        "testsuite",
-        name=run.scenario.name,
-        tests=str(len(run.verdicts) + len(run.errors)),
-        failures=str(failures),
-        errors=str(len(run.errors)),
-        time=f"{duration_s:.3f}",
-        timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
-    props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="run_id", value=run.run_id)
-    for v in run.verdicts:
-        case = ET.SubElement(
-            suite, "testcase", classname=run.scenario.name, name=v.name, time=f"{v.elapsed_s:.3f}"
-        )
-        if not v.passed:
-            failure = ET.SubElement(case, "failure", message=v.message, type="ExpectationFailed")
-            failure.text = v.message
-        else:
-            ET.SubElement(case, "system-out").text = v.message
-    for err in run.errors:
-        case = ET.SubElement(suite, "testcase", classname=run.scenario.name, name="timeline")
-        ET.SubElement(case, "error", message=err, type="StepFailed").text = err
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    ET.indent(suites)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)

@@ -9,19 +9,18 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import ValidationError
 
-from contracts.catalogue import get_kind
-from contracts.envelope import TELEMETRY_TYPE, Envelope, new_id
+from contracts.envelope import TELEMETRY_TYPE, Envelope
 from contracts.fleet import DEFAULT_FLEET, load_fleet
+from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel, Topic
-from contracts.validation import ContractError, check_unicode, dumps, validate_data
+from contracts.validation import ContractError, dumps
 from stack import credentials
 
 
@@ -77,32 +76,25 @@ def build_envelope(
     run_id: str | None = None,
     ts: datetime | None = None,
 ) -> Envelope:
-    """An injected envelope (seq 0, fresh event id), validated against the contract; raises
-    ScenarioError with the contract's reason (field names, never values) when invalid."""
-    spec = get_kind(kind)
+    """An injected envelope (contracts.injection); raises ScenarioError with the contract's
+    reason (field names, never values) when invalid."""
     try:
-        check_unicode(data)
-        model = validate_data(spec, channel, event_type, data)
+        return injected_envelope(
+            kind,
+            device_id,
+            channel,
+            event_type,
+            data,
+            correlation_id=correlation_id,
+            run_id=run_id,
+            ts=ts,
+        )
+    except InvalidEnvelope as exc:
+        raise ScenarioError(exc.reason) from None
     except ContractError as exc:
         raise ScenarioError(
             f"{device_id} ({kind}) {channel.value} {event_type!r}: {exc.reason}"
         ) from None
-    try:
-        return Envelope(
-            event_id=new_id(),
-            device_id=device_id,
-            kind=kind,
-            type=event_type,
-            seq=0,
-            ts=ts or datetime.now(UTC),
-            correlation_id=correlation_id,
-            injected=True,
-            run_id=run_id,
-            data=model.model_dump(mode="json", exclude_none=True),
-        )
-    except ValidationError as exc:
-        fields = ",".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
-        raise ScenarioError(f"invalid envelope: {fields}") from None
 
 
 def open_session(

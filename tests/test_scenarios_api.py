@@ -74,7 +74,7 @@ def test_shipped_scenarios_are_listed_and_one_started_from_the_api_passes(
         assert listed[name]["scenario"]["name"] == name
     assert "the stock-out raises an alarm" in listed["medicine-shortage"]["expectations"]
 
-    # This drill also sends a command through the API (the run's own key) and expects it to
+    # This drill also sends a command (in the backend's process) and expects it to
     # time out, as no simulator answers here.
     resp = backend.post("/scenarios/runs", {"name": "medicine-shortage"})
     assert resp.status_code == 201, resp.text

@@ -33,6 +33,7 @@ from backend.api.routes import (
 )
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
+from backend.drills import BackendStreet
 from backend.ingest import Ingest
 from backend.live import Broadcaster
 from backend.metrics import LijiaCollector
@@ -111,14 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.ingest.start()
         ctx.publisher.start()
         app.state.ctx = ctx
-        # Before serving: it adds the runs' own API key to the settings.
-        app.state.scenario_jobs = ScenarioJobs(settings)
+        app.state.scenario_jobs = ScenarioJobs(settings, lambda: BackendStreet(ctx))
         upkeep = asyncio.create_task(_upkeep(ctx))
         try:
             yield
         finally:
             upkeep.cancel()
-            # Runs first: they publish through the broker and call this API.
+            # Runs first: they publish through the broker and use the database.
             await asyncio.to_thread(app.state.scenario_jobs.shutdown)
             ctx.publisher.stop()
             ctx.ingest.stop()

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -24,10 +24,9 @@ from backend.api.schemas import (
 )
 from backend.models import Device, Event
 from backend.publisher import PublishError
-from contracts.catalogue import get_kind
-from contracts.envelope import Envelope, new_id
+from contracts.injection import injected_envelope
 from contracts.topics import Channel, Topic
-from contracts.validation import ContractError, check_unicode, dumps, validate_data
+from contracts.validation import ContractError, dumps
 
 router = APIRouter(prefix="/events", tags=["events"])
 csv_router = APIRouter(tags=["events"])
@@ -144,24 +143,18 @@ def inject_event(
     device = session.get(Device, body.device_id)
     if device is None:
         raise HTTPException(404, "no such device")
-    spec = get_kind(device.kind)
     try:
-        check_unicode(body.data)
-        data = validate_data(spec, Channel.EVENTS, body.type, body.data)
+        env = injected_envelope(
+            device.kind,
+            device.device_id,
+            Channel.EVENTS,
+            body.type,
+            body.data,
+            correlation_id=body.correlation_id,
+            run_id=body.run_id,
+        )
     except ContractError as exc:
         raise HTTPException(422, exc.reason) from None
-    env = Envelope(
-        event_id=new_id(),
-        device_id=device.device_id,
-        kind=device.kind,
-        type=body.type,
-        seq=0,
-        ts=datetime.now(UTC),
-        correlation_id=body.correlation_id,
-        injected=True,
-        run_id=body.run_id,
-        data=data.model_dump(mode="json", exclude_none=True),
-    )
     topic = Topic(device.kind, device.device_id, Channel.EVENTS)
     try:
         ctx.publisher.publish(topic, dumps(env))

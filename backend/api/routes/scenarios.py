@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from backend.api.deps import Operator
 from backend.scenario_jobs import RunStatus, ScenarioBusy, ScenarioJob, ScenarioJobs, Source
 from contracts.envelope import Token
-from scenarios.model import Scenario
 
-# The runner's own wording of an expectation, so the list reads like a run's verdicts.
-from scenarios.runner import _describe
+# The engine's own wording of an expectation, so the list reads like a run's verdicts.
+from scenarios.expectations import describe
+from scenarios.model import Scenario
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"])
 
@@ -114,7 +114,7 @@ def list_shipped(jobs: JobsDep) -> list[ShippedScenario]:
             name=sc.name,
             description=sc.description.strip(),
             steps=len(sc.steps),
-            expectations=[e.name or _describe(e) for e in sc.expect],
+            expectations=[e.name or describe(e) for e in sc.expect],
             scenario=sc,
         )
         for sc in sorted(jobs.shipped().values(), key=lambda s: s.name)
