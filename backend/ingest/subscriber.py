@@ -1,4 +1,5 @@
-"""MQTT ingest: persistent session, bounded hand-off queue, batched commits, ack after commit."""
+"""The subscriber end of ingest: persistent MQTT session, bounded hand-off queue, batched commits
+(retried, split and quarantined when the database fails), ack after commit."""
 
 from __future__ import annotations
 
@@ -18,8 +19,12 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from backend.alarms import AlarmEngine
 from backend.config import Settings
+from backend.ingest.classify import Incoming
+from backend.ingest.dead_letters import STORAGE_ERROR
+from backend.ingest.persist import BatchResult, persist, write_batch
+from backend.ingest.plan import quarantine_plan
+from backend.ingest.registry import Registry
 from backend.mqtt_client import connect_kwargs, make_client
-from backend.store import BatchResult, Incoming, Registry, dead_letter, write_batch
 from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 
 log = logging.getLogger(__name__)
@@ -221,7 +226,7 @@ class Ingest:
 
     def _quarantine(self, item: Incoming) -> None:
         try:
-            result = dead_letter(self.engine, item, "storage-error: refused by the database")
+            result = persist(self.engine, quarantine_plan(item, STORAGE_ERROR))
         except TRANSIENT:
             self._commit_until_done([item])  # the database went away meanwhile: start over
             return
