@@ -21,7 +21,7 @@ class Incoming:
     qos: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Rules:
     """What a message must satisfy beyond its own contract: a provisioned device of that kind,
     a plausible clock, nothing retained but state."""
