@@ -2,7 +2,9 @@
 each batch is classified (bytes and topic -> typed message or contract error, pure), planned
 (rows and effects, pure) and persisted in one transaction; only then is it acknowledged.
 
-    subscriber.py   paho callbacks, queue, retry / split / quarantine, ack after commit
+    subscriber.py   paho callbacks, bounded queue, writer thread, ack after commit
+    commit.py       Committer: retry while the database is away, split, quarantine the culprit
+    stats.py        IngestStats, the counters /health and /metrics read
     classify.py     Incoming, Rules, classify
     registry.py     Registry: the Rules with the provisioned devices read from the database
     plan.py         BatchPlan, plan_batch and the pure steps persisting needs
@@ -15,7 +17,8 @@ from backend.ingest.classify import Incoming, Rules, classify
 from backend.ingest.persist import BatchResult, persist, write_batch
 from backend.ingest.plan import BatchPlan, plan_batch
 from backend.ingest.registry import Registry
-from backend.ingest.subscriber import INGEST_CHANNELS, Ingest, IngestStats
+from backend.ingest.stats import IngestStats
+from backend.ingest.subscriber import INGEST_CHANNELS, Ingest
 
 __all__ = [
     "INGEST_CHANNELS",
