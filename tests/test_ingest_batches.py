@@ -11,8 +11,8 @@ import pytest
 
 from backend.alarms import AlarmEngine
 from backend.db import init_db, make_engine, provision
+from backend.ingest import BatchResult, Incoming, Registry, write_batch
 from backend.models import Alarm, RuleState, table
-from backend.store import BatchResult, Incoming, Registry, write_batch
 from contracts.fleet import load_fleet
 from contracts.validation import ContractError, parse_message
 

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from backend.db import init_db, make_engine, provision
+from backend.ingest import Incoming, Registry, write_batch
 from backend.models import Event, table
-from backend.store import Incoming, Registry, write_batch
 from contracts.fleet import load_fleet
 from contracts.validation import parse_message
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from backend.db import init_db, make_engine, provision
+from backend.ingest import Incoming, Registry, write_batch
 from backend.maintenance import purge_personal
 from backend.models import Event, StatHourly, table
-from backend.store import Incoming, Registry, write_batch
 from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from stack.broker import BrokerProcess

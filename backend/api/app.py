@@ -34,12 +34,11 @@ from backend.api.routes import (
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
 from backend.drills import BackendStreet
-from backend.ingest import Ingest
+from backend.ingest import BatchResult, Ingest
 from backend.live import Broadcaster
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
-from backend.store import BatchResult
 from contracts.fleet import load_fleet
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""MQTT ingest: persistent session, bounded hand-off queue, batched commits, ack after commit."""
+"""The subscriber end of ingest: persistent MQTT session, bounded hand-off queue, a writer thread
+committing batches, ack after commit."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,35 +14,23 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from backend.alarms import AlarmEngine
 from backend.config import Settings
+from backend.ingest.classify import Incoming
+from backend.ingest.commit import Committer
+from backend.ingest.dead_letters import STORAGE_ERROR
+from backend.ingest.persist import BatchResult, persist, write_batch
+from backend.ingest.plan import quarantine_plan
+from backend.ingest.registry import Registry
+from backend.ingest.stats import IngestStats
 from backend.mqtt_client import connect_kwargs, make_client
-from backend.store import BatchResult, Incoming, Registry, dead_letter, write_batch
 from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 
 log = logging.getLogger(__name__)
 
-# Errors that mean "the database is not there right now", as opposed to "it refuses this row".
-TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, TimeoutError)
-
 INGEST_CHANNELS = sorted(ENVELOPE_CHANNELS | {Channel.STATE})
 SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
-
-
-@dataclass
-class IngestStats:
-    received: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    dead_lettered: int = 0
-    db_errors: int = 0
-    batches: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    last_commit_at: datetime | None = None
-    db_ok: bool = True
-    broker_dropped: int = 0  # since the broker started, all clients (Mosquitto's $SYS)
 
 
 class Ingest:
@@ -70,6 +58,9 @@ class Ingest:
         self.stats = IngestStats()
         self.connected = threading.Event()
         self._stop = threading.Event()
+        self._committer = Committer(
+            self._write, self._quarantine, self._committed, self.stats, self._stop
+        )
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self.client = make_client(settings, settings.ingest_id(), persistent=True)
         self.client.on_connect = self._on_connect
@@ -181,52 +172,25 @@ class Ingest:
         while not self._stop.is_set():
             batch = self._next_batch()
             if batch:
-                self._commit_until_done(batch)
+                self._committer.commit(batch)
 
-    def _commit_until_done(self, batch: list[Incoming]) -> None:
-        delay = 0.1
-        while not self._stop.is_set():
-            try:
-                result = write_batch(self.engine, self.registry, batch, self.alarms)
-            except TRANSIENT:
-                # The database is away or locked: keep the batch, do not ack, retry with backoff.
-                # The broker holds everything else meanwhile (natural backpressure).
-                self.stats.db_errors += 1
-                self.stats.db_ok = False
-                log.warning("database unavailable; retrying in %.1fs", delay, exc_info=True)
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            except Exception:
-                # A message the database refuses for good would block ingest forever if retried:
-                # split the batch until the culprit is alone, then dead-letter it.
-                self.stats.db_errors += 1
-                log.exception("batch of %d refused by the database; isolating", len(batch))
-                if len(batch) > 1:
-                    half = len(batch) // 2
-                    self._commit_until_done(batch[:half])
-                    self._commit_until_done(batch[half:])
-                else:
-                    self._quarantine(batch[0])
-                return
-            self.stats.db_ok = True
-            self._ack(batch)
-            self._account(result)
-            return
+    # The Committer calls these three: one pass of the pipeline (classify, plan, persist), a
+    # message the database refused kept as a dead letter, and what follows a commit.
+    def _write(self, batch: list[Incoming]) -> BatchResult:
+        return write_batch(self.engine, self.registry, batch, self.alarms)
+
+    def _quarantine(self, item: Incoming) -> BatchResult:
+        return persist(self.engine, quarantine_plan(item, STORAGE_ERROR))
+
+    def _committed(self, batch: list[Incoming], result: BatchResult) -> None:
+        # Acknowledged only now: until the commit the broker keeps them for redelivery.
+        self._ack(batch)
+        self._account(result)
 
     def _ack(self, batch: list[Incoming]) -> None:
         for item in batch:
             if item.qos > 0:
                 self.client.ack(item.mid, item.qos)
-
-    def _quarantine(self, item: Incoming) -> None:
-        try:
-            result = dead_letter(self.engine, item, "storage-error: refused by the database")
-        except TRANSIENT:
-            self._commit_until_done([item])  # the database went away meanwhile: start over
-            return
-        self._ack([item])
-        self._account(result)
 
     def _account(self, result: BatchResult) -> None:
         s = self.stats

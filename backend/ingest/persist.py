@@ -1,0 +1,163 @@
+"""Persist one planned batch in one transaction: replay check, events (insert-or-ignore), hourly
+counts, dead letters, twins, alarms and command results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from backend.alarms import AlarmChange, AlarmEngine
+from backend.ingest.classify import Incoming, Rules
+from backend.ingest.dead_letters import REPLAYED, write_dead_letters
+from backend.ingest.plan import (
+    BatchPlan,
+    EventRow,
+    find_replays,
+    hourly_counts,
+    observations,
+    plan_batch,
+    replay_candidates,
+    unique_events,
+)
+from backend.ingest.replays import stored_seqs
+from backend.models import CommandRecord, Device, Event, StatHourly, table
+from contracts.envelope import CommandResult, Envelope
+
+DEVICE = table(Device)
+# Twin UPDATE statements by the set of columns they change, built once (a handful of sets).
+_TWIN_UPDATES: dict[tuple[str, ...], Any] = {}
+
+RESULT_TO_STATUS = {
+    "accepted": "accepted",
+    "done": "succeeded",
+    "rejected": "rejected",
+    "failed": "failed",
+}
+
+
+@dataclass
+class BatchResult:
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    # For the live stream, reported only after the commit.
+    new_events: list[dict[str, Any]] = field(default_factory=list)
+    alarm_changes: list[AlarmChange] = field(default_factory=list)
+    availability: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_batch(
+    engine: Engine, rules: Rules, batch: list[Incoming], alarms: AlarmEngine | None = None
+) -> BatchResult:
+    """Classify and plan a batch (pure), then persist it atomically. Raises only on database
+    errors (then nothing is committed and the caller must not acknowledge)."""
+    return persist(engine, plan_batch(batch, rules), alarms)
+
+
+def persist(engine: Engine, plan: BatchPlan, alarms: AlarmEngine | None = None) -> BatchResult:
+    """Write a plan in one transaction; the plan itself is left as it was."""
+    result = BatchResult()
+    events = list(plan.events)
+    dead = plan.dead.copy()
+    with engine.begin() as conn:
+        for row in find_replays(events, stored_seqs(conn, replay_candidates(events))):
+            events.remove(row)
+            dead.add(plan.origin[row["event_id"]], REPLAYED)
+        unique = unique_events(events)
+        new_ids = _insert_ignore(conn, unique)
+        fresh = [row for row in unique if row["event_id"] in new_ids]
+        result.stored = len(fresh)
+        result.duplicates = len(events) - result.stored
+        _count_stats(conn, fresh)
+        write_dead_letters(conn, dead)
+        _update_twins(conn, plan.twins)
+        for device_id, values in plan.twins.items():
+            if "availability" in values:
+                result.availability.append({"device_id": device_id, **values})
+                if alarms:
+                    result.alarm_changes += alarms.availability(
+                        conn, device_id, values["availability"]
+                    )
+        if alarms and fresh:
+            result.alarm_changes += alarms.observe(conn, observations(fresh))
+        result.new_events = fresh
+        _apply_command_results(conn, plan.command_results)
+    result.reasons = dead.reasons
+    result.dead_lettered = len(dead.rows)
+    return result
+
+
+def dialect_insert(conn: Connection, tbl: Any) -> Any:
+    """INSERT with ON CONFLICT support for the two databases we run on."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return sqlite.insert(tbl)
+    if dialect == "postgresql":
+        return postgresql.insert(tbl)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
+
+
+def _insert_ignore(conn: Connection, rows: list[EventRow]) -> set[str]:
+    """Insert-or-ignore on event_id; returns the ids that were new."""
+    if not rows:
+        return set()
+    events = table(Event)
+    stmt = dialect_insert(conn, events).on_conflict_do_nothing(index_elements=["event_id"])
+    # RETURNING yields only the rows actually inserted, so duplicates are counted exactly,
+    # even with several replicas writing at once.
+    return {r[0] for r in conn.execute(stmt.returning(events.c.event_id), rows).all()}
+
+
+def _count_stats(conn: Connection, rows: list[EventRow]) -> None:
+    """Hourly headline counts, kept when personal events are purged."""
+    counts = hourly_counts(rows)
+    if not counts:
+        return
+    tbl = table(StatHourly)
+    stmt = dialect_insert(conn, tbl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["device_id", "stat", "hour"],
+        set_={"count": tbl.c.count + stmt.excluded.count},
+    )
+    conn.execute(
+        stmt,
+        [
+            {"device_id": d, "stat": s, "hour": h, "kind": k, "count": n}
+            for (d, s, h, k), n in counts.items()
+        ],
+    )
+
+
+def _update_twins(conn: Connection, twins: dict[str, dict[str, Any]]) -> None:
+    """One executemany per set of changed columns instead of one statement per device: a batch
+    from a live street touches hundreds of devices."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for device_id, values in twins.items():
+        if not values:  # e.g. only injected events: the twin does not change
+            continue
+        groups.setdefault(tuple(sorted(values)), []).append({"b_device_id": device_id, **values})
+    for columns, rows in groups.items():
+        stmt = _TWIN_UPDATES.get(columns)
+        if stmt is None:
+            stmt = _TWIN_UPDATES[columns] = (
+                update(DEVICE)
+                .where(DEVICE.c.device_id == bindparam("b_device_id"))
+                .values({c: bindparam(c) for c in columns})
+            )
+        conn.execute(stmt, rows)
+
+
+def _apply_command_results(conn: Connection, results: list[tuple[Envelope, CommandResult]]) -> None:
+    """A device's answer moves its command record on (matched by command id and device)."""
+    cmd: Any = table(CommandRecord)
+    for env, res in results:
+        conn.execute(
+            update(cmd)
+            .where(cmd.c.command_id == res.command_id, cmd.c.device_id == env.device_id)
+            .values(status=RESULT_TO_STATUS[res.status], reason=res.reason, updated_at=env.ts)
+        )
