@@ -21,7 +21,7 @@ from bench import profile
 from bench.common import Workspace, emission_pool, log, percentile
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import new_id
-from tests.helpers import BackendProcess
+from stack.processes import BackendProcess
 
 TARGET_P95_MS = 50.0
 CHUNK = 10_000

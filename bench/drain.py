@@ -32,7 +32,7 @@ from contracts.validation import dumps
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import BackendProcess, wait_until
+from stack.processes import BackendProcess, wait_until
 
 BACKEND_TARGET_RATIO = 0.6
 # Only while pre-filling: the shipped `autosave_on_changes true` + `autosave_interval 1` rewrites

@@ -21,7 +21,7 @@ from bench.common import (
     terminating,
 )
 from stack.broker import BrokerProcess
-from tests.helpers import BackendProcess
+from stack.processes import BackendProcess
 
 TARGET_RATE = 5_000
 TARGET_P99_MS = 200.0
