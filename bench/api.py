@@ -19,11 +19,11 @@ from backend.db import init_db, make_engine, provision
 from backend.models import Event, StatHourly, table
 from bench import profile
 from bench.common import Workspace, emission_pool, log, percentile
+from bench.targets import TARGET_P95_MS
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import new_id
 from stack.processes import BackendProcess
 
-TARGET_P95_MS = 50.0
 CHUNK = 10_000
 
 

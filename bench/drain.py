@@ -34,7 +34,6 @@ from stack.credentials import Credentials
 from stack.ports import free_port
 from stack.processes import BackendProcess, wait_until
 
-BACKEND_TARGET_RATIO = 0.6
 # Only while pre-filling: the shipped `autosave_on_changes true` + `autosave_interval 1` rewrites
 # the whole persistence file after every queued message, which makes queueing O(n²) (measured
 # below as `queueing_shipped`). The queue is then handed to the shipped config by a graceful

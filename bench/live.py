@@ -23,9 +23,6 @@ from bench.common import (
 from stack.broker import BrokerProcess
 from stack.processes import BackendProcess
 
-TARGET_RATE = 5_000
-TARGET_P99_MS = 200.0
-
 
 def _ts(text: str) -> float:
     # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); the wire has ISO 8601 with an offset.

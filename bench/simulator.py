@@ -13,11 +13,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import CpuSampler, Workspace, log, python_module, read_json_lines, terminating
+from bench.targets import TARGET_DEVICES
 from stack.broker import BrokerProcess
-
-TARGET_DEVICES = 5_000
-TARGET_CORES = 1.0
-TARGET_MB = 100.0
 
 
 class BrokerClients:
