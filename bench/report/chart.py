@@ -18,7 +18,7 @@ def _plot(ax: Any, rows: list[Row], x: str, y: Callable[[Row], float], fmt: str,
 
 
 def _p99(r: Row) -> float:
-    return max(r["p99_ms"], 0.1)  # a log axis has no zero
+    return max(float(r["p99_ms"]), 0.1)  # a log axis has no zero
 
 
 def _drain(ax: Any, d: dict[str, Any]) -> None:
