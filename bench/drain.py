@@ -3,11 +3,14 @@ backend (into SQLite), by a bare paho client with manual acks, and by `mosquitto
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,20 @@ class QueueBroker:
             self.current = None
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every drain uses besides its own broker and backlog: the workspace, the street's
+    credentials (on disk and loaded) and the fleet file the backend reads."""
+
+    ws: Workspace
+    creds: Credentials
+    creds_dir: Path
+    fleet_file: Path
+
+
+Drain = Callable[[QueueBroker, Setup, list[Any]], dict[str, Any]]
+
+
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -82,7 +99,8 @@ def _rate(n: int, first: float, last: float) -> float:
     return (n - 1) / (last - first) if last > first else float("nan")
 
 
-def drain_paho(broker: QueueBroker, creds: Credentials, backlog: list[Any]) -> dict[str, Any]:
+def drain_paho(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
+    creds = setup.creds
     args = [str(broker.port), creds.backend_password, "bench-paho-drain", str(len(backlog))]
     broker.prefill_mode()
     _run_worker("create", args)
@@ -143,10 +161,8 @@ def _create_session(port: int, password: str) -> None:
     subprocess.run(cmd, check=True, timeout=30, capture_output=True)
 
 
-def drain_mosquitto_sub(
-    broker: QueueBroker, creds: Credentials, backlog: list[Any]
-) -> dict[str, Any]:
-    n = len(backlog)
+def drain_mosquitto_sub(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
+    creds, n = setup.creds, len(backlog)
     broker.prefill_mode()
     _create_session(broker.port, creds.backend_password)
     publish_backlog(broker.port, creds, backlog)
@@ -177,24 +193,17 @@ def drain_mosquitto_sub(
     }
 
 
-def drain_prototype(
-    ws: Workspace,
-    broker: QueueBroker,
-    creds: Credentials,
-    creds_dir: Path,
-    fleet_file: Path,
-    backlog: list[Any],
-) -> dict[str, Any]:
+def drain_prototype(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
     args = [
         str(broker.port),
-        str(creds_dir),
-        f"sqlite:///{ws.base / 'prototype.db'}",
-        str(fleet_file),
+        str(setup.creds_dir),
+        f"sqlite:///{setup.ws.base / 'prototype.db'}",
+        str(setup.fleet_file),
         "bench-ingest-prototype",
     ]
     broker.prefill_mode()
     _run_prototype([*args, "0"])
-    publish_backlog(broker.port, creds, backlog)
+    publish_backlog(broker.port, setup.creds, backlog)
     broker.shipped_mode()
     t0 = time.monotonic()
     proc = python_module("bench.ingest_prototype", *args, str(len(backlog)), stdout=subprocess.PIPE)
@@ -223,24 +232,21 @@ def _db_count(db: Path) -> int:
 
 
 def drain_backend(
-    ws: Workspace,
     broker: QueueBroker,
-    creds: Credentials,
-    creds_dir: Path,
-    fleet_file: Path,
+    setup: Setup,
     backlog: list[Any],
     profile_to: Path | None = None,
     db_name: str = "drain.db",
 ) -> dict[str, Any]:
     n = len(backlog)
-    db = ws.base / db_name
-    backend = ws.backend(broker.port, creds_dir, db, fleet_file)
+    db = setup.ws.base / db_name
+    backend = setup.ws.backend(broker.port, setup.creds_dir, db, setup.fleet_file)
     # Once, to create the schema and the persistent ingest session, as in production.
     broker.prefill_mode()
     backend.start()
     backend.stop()
     before = _db_count(db)
-    publish_backlog(broker.port, creds, backlog)
+    publish_backlog(broker.port, setup.creds, backlog)
     broker.shipped_mode()
     t_spawn = time.monotonic()
     backend.start(wait_broker=False)
@@ -307,47 +313,43 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
     n = 5_000 if quick else 100_000
     ws = Workspace.create("drain", parent)
     brokers: list[QueueBroker] = []
+
+    def measure(cfg: str, name: str, drain: Drain, backlog: list[Any]) -> dict[str, Any]:
+        """One consumer draining its own queue on its own broker (drain config `cfg`)."""
+        qb = QueueBroker(ws, setup.creds_dir, f"broker-{cfg}-{name}", DRAIN_CONFIGS[cfg])
+        brokers.append(qb)
+        result = drain(qb, setup, backlog)
+        qb.stop()
+        log(f"  {result['rate']:,.0f} msg/s")
+        return result
+
     try:
         fleet, fleet_file = ws.fleet()
         creds, creds_dir = ws.credentials(fleet)
+        setup = Setup(ws, creds, creds_dir, fleet_file)
         devices = backlog_devices(fleet)
         log(f"drain: building a backlog of {n:,} envelopes from {len(devices.devices)} devices")
         backlog = build_backlog(devices, n)
         sizes = [len(p) for _, _, p in backlog]
         by_config: dict[str, dict[str, Any]] = {}
-        for cfg, overrides in DRAIN_CONFIGS.items():
+        for cfg in DRAIN_CONFIGS:
             results: dict[str, Any] = {}
             by_config[cfg] = results
             for name, fn in (("mosquitto_sub", drain_mosquitto_sub), ("paho", drain_paho)):
                 log(f"drain[{cfg}]: {name} baseline")
-                qb = QueueBroker(ws, creds_dir, f"broker-{cfg}-{name}", overrides)
-                brokers.append(qb)
-                results[name] = fn(qb, creds, backlog)
-                qb.stop()
-                log(f"  {results[name]['rate']:,.0f} msg/s")
+                results[name] = measure(cfg, name, fn, backlog)
             log(f"drain[{cfg}]: backend")
-            qb = QueueBroker(ws, creds_dir, f"broker-{cfg}-backend", overrides)
-            brokers.append(qb)
-            results["backend"] = drain_backend(
-                ws, qb, creds, creds_dir, fleet_file, backlog, db_name=f"drain-{cfg}.db"
-            )
-            qb.stop()
-            b = results["backend"]
+            backend = functools.partial(drain_backend, db_name=f"drain-{cfg}.db")
+            b = results["backend"] = measure(cfg, "backend", backend, backlog)
             log(
-                f"  {b['rate']:,.0f} msg/s; stored {b['stored']:,}, duplicates "
-                f"{b['duplicates']:,}, dead letters {b['dead_lettered']:,}"
+                f"  stored {b['stored']:,}, duplicates {b['duplicates']:,}, dead letters "
+                f"{b['dead_lettered']:,}"
             )
             if b["dead_lettered"] or b["duplicates"]:
                 log("  WARNING: not every message was stored as new: the rate is not comparable")
             if not quick and cfg == "autosave-1s":
                 log(f"drain[{cfg}]: single-threaded ingest prototype (same write_batch)")
-                qb2 = QueueBroker(ws, creds_dir, f"broker-{cfg}-prototype", overrides)
-                brokers.append(qb2)
-                results["prototype"] = drain_prototype(
-                    ws, qb2, creds, creds_dir, fleet_file, backlog
-                )
-                qb2.stop()
-                log(f"  {results['prototype']['rate']:,.0f} msg/s")
+                results["prototype"] = measure(cfg, "prototype", drain_prototype, backlog)
         results = by_config["autosave-1s"]
         out: dict[str, Any] = {
             "n": n,
@@ -367,18 +369,8 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
             pn = min(n, 20_000)
             log(f"drain: profiling the backend draining {pn:,} (py-spy, autosave-1s broker)")
             raw = ws.base / "drain-profile.txt"
-            qb = QueueBroker(ws, creds_dir, "broker-profile", DRAIN_CONFIGS["autosave-1s"])
-            brokers.append(qb)
-            prof = drain_backend(
-                ws,
-                qb,
-                creds,
-                creds_dir,
-                fleet_file,
-                build_backlog(devices, pn),
-                profile_to=raw,
-                db_name="drain-profile.db",
-            )
+            profiled = functools.partial(drain_backend, profile_to=raw, db_name="drain-profile.db")
+            prof = measure("autosave-1s", "profile", profiled, build_backlog(devices, pn))
             summary = profile.summarise(raw)
             out["profile"] = {
                 "n": pn,

@@ -64,15 +64,19 @@ def _live(ax: Any, ax2: Any, lv: dict[str, Any]) -> None:
     )
     ax.plot([0, top], [0, top], c="#888", lw=0.8, ls=":", label="stored = offered")
     ax.axvline(targets.TARGET_RATE, ls="--", c="k", lw=1)
-    ax.set_title("2. Live: stored vs offered (SQLite)")
-    ax.set_xlabel("offered events/s")
-    ax.set_ylabel("stored events/s (steady)")
+    ax.set(
+        title="2. Live: stored vs offered (SQLite)",
+        xlabel="offered events/s",
+        ylabel="stored events/s (steady)",
+    )
     ax.legend(fontsize=8)
     ax2.set_yscale("log")
     ax2.axhline(targets.TARGET_P99_MS, ls="--", c="k", lw=1)
-    ax2.set_title("2. Live: publish→commit p99")
-    ax2.set_xlabel("offered events/s")
-    ax2.set_ylabel("p99 latency, ms (log)")
+    ax2.set(
+        title="2. Live: publish→commit p99",
+        xlabel="offered events/s",
+        ylabel="p99 latency, ms (log)",
+    )
     ax2.legend(fontsize=8)
 
 
@@ -108,9 +112,11 @@ def _embedded(ax: Any, emb: dict[str, Any]) -> None:
         label = f"{name} (ceiling {n(get(b, 'burst', 'received_rate'))}/s)"
         _plot(ax, b.get("steps", []), "rate", _p99, "o-", c=c, label=label)
     ax.set_yscale("log")
-    ax.set_title("4. Publish→subscribe p99, one publisher")
-    ax.set_xlabel("offered msg/s")
-    ax.set_ylabel("p99 ms (log)")
+    ax.set(
+        title="4. Publish→subscribe p99, one publisher",
+        xlabel="offered msg/s",
+        ylabel="p99 ms (log)",
+    )
     ax.legend(fontsize=8)
 
 
