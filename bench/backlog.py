@@ -1,5 +1,4 @@
-"""The drain benchmark's queue: a backlog of valid envelopes as the street's devices sent them
-during an outage of the backend, published at QoS 1 from each device's own client."""
+"""The drain benchmark's queue: a backlog of the street's envelopes, published at QoS 1."""
 
 from __future__ import annotations
 

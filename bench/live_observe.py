@@ -1,5 +1,4 @@
-"""What a reader of the backend's SQLite sees, and when: the commit observer of the live benchmark
-and the latency statistics of arrivals."""
+"""When each event became visible in the backend's SQLite, and the latency of arrivals."""
 
 from __future__ import annotations
 

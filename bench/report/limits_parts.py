@@ -1,5 +1,4 @@
-""" "What limits it", points 4-6 (the simulator, the embedded broker, the API): one paragraph per
-function from this run's numbers, with the causes found by tracemalloc and EXPLAIN QUERY PLAN."""
+"""Points 4-6 of "what limits it" (simulator, embedded broker, API): a paragraph per function."""
 
 from __future__ import annotations
 
@@ -8,6 +7,8 @@ from typing import Any
 from bench.report.fmt import NAN, get, n, ratio, sim_at
 from bench.targets import TARGET_CORES, TARGET_DEVICES, TARGET_MB, TARGET_P95_MS
 
+# Each paragraph states only what this run's numbers show; the causes were found with
+# tracemalloc and EXPLAIN QUERY PLAN while building the benchmarks.
 _1S = "mosquitto-autosave-1s"
 
 

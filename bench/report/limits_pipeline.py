@@ -1,6 +1,4 @@
-""" "What limits it", points 1-3 (the broker's persistence, ingest, live end to end): one
-paragraph per function, each stating only what this run's numbers show. The causes were found
-by profiling (py-spy) while building the benchmarks."""
+"""Points 1-3 of "what limits it" (broker persistence, ingest, live): a paragraph per function."""
 
 from __future__ import annotations
 
@@ -9,6 +7,8 @@ from typing import Any
 from bench.report.fmt import NAN, get, live_rate, n, ratio
 from bench.targets import BACKEND_TARGET_RATIO, TARGET_P99_MS, TARGET_RATE
 
+# Each paragraph states only what this run's numbers show; the causes were found by profiling
+# (py-spy) while building the benchmarks.
 _1S = "mosquitto-autosave-1s"
 
 

@@ -1,5 +1,4 @@
-"""docs/benchmarks.md and the console summary of one run: the page template filled with the
-headline rows, the "what limits it" paragraphs and the sections."""
+"""docs/benchmarks.md and the console summary: the page template filled from one run."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The fixed text of docs/benchmarks.md: the page and each section's method, with $-placeholders
-(string.Template) for the numbers and tables that bench/report/ computes from a run."""
+"""The fixed text of docs/benchmarks.md as string.Template strings ($-placeholders for numbers)."""
 
 from __future__ import annotations
 
