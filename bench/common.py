@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from devices.behaviour import Emission
 from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
-from stack.processes import BackendProcess
+from stack.processes import BackendProcess, stop_child
 
 ROOT = Path(__file__).resolve().parent.parent
 # A Monday 08:00 in Chongqing: the street's morning rush, every kind busy.
@@ -267,13 +268,7 @@ def terminating(
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_child(proc, signal.SIGTERM, timeout)
 
 
 def new_workdir(keep: bool) -> Path:

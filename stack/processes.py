@@ -26,6 +26,18 @@ API_KEY = "test-operator-key"
 READ_KEY = "test-read-key"
 
 
+def stop_child(proc: subprocess.Popen[Any], sig: signal.Signals, timeout: float) -> None:
+    """Send `sig` to this one child if it still runs; SIGKILL it if it has not exited within
+    `timeout` s. Never touches any other process."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
     """Poll until predicate() is truthy; return its value or raise with a clear message."""
     deadline = time.monotonic() + timeout
@@ -116,13 +128,8 @@ class BackendProcess:
         return (self.workdir / "backend.log").read_text(errors="replace")
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_child(self.proc, sig, timeout=15)
         self.proc = None
 
     def kill(self) -> None:
@@ -285,10 +292,4 @@ class Simulator:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, signal.SIGTERM, timeout=20)
