@@ -5,18 +5,19 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from bench.report import markdown, summary_text
 from bench.report.headlines import headlines
+from bench.report.results import Results
 
 ROOT = Path(__file__).resolve().parent.parent
 # A synthetic run: every benchmark present, several targets missed, profiles and plans included.
 SAMPLE = Path(__file__).parent / "data" / "bench_results.json"
 
 
-def _sample() -> dict[str, Any]:
-    return json.loads(SAMPLE.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+def _sample() -> Results:
+    return cast(Results, json.loads(SAMPLE.read_text(encoding="utf-8")))
 
 
 def test_the_page_carries_every_section_and_leaves_no_placeholder() -> None:
@@ -49,8 +50,7 @@ def test_headlines_hold_this_runs_numbers_and_verdicts() -> None:
 
 def test_benchmarks_not_run_are_reported_as_such() -> None:
     res = _sample()
-    for name in ("drain", "simulator", "api"):
-        del res[name]
+    del res["drain"], res["simulator"], res["api"]
     res["embedded"] = {"error": "RuntimeError: boom"}
     md = markdown(res, png_name="x.png")
     assert md.count("Failed: `not run`") == 3

@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench import targets
-from bench.report.fmt import get, n
+from bench.report.fmt import get, n, sweeps
+from bench.report.results import Api, Drain, Embedded, Live, Results, Simulator
 
-Row = dict[str, Any]
 
-
-def _plot(ax: Any, rows: list[Row], x: str, y: Callable[[Row], float], fmt: str, **kw: Any) -> None:
+def _plot(
+    ax: Any,
+    rows: Sequence[Mapping[str, Any]],
+    x: str,
+    y: Callable[[Any], float],
+    fmt: str,
+    **kw: Any,
+) -> None:
     """One series: `x` of each row against `y(row)`."""
     ax.plot([r[x] for r in rows], [y(r) for r in rows], fmt, **kw)
 
 
-def _p99(r: Row) -> float:
+def _p99(r: Mapping[str, Any]) -> float:
     return max(float(r["p99_ms"]), 0.1)  # a log axis has no zero
 
 
-def _drain(ax: Any, d: dict[str, Any]) -> None:
+def _drain(ax: Any, d: Drain) -> None:
     if "results" in d:
         keys = ["mosquitto_sub", "paho", "backend", "prototype"]
         labels = ["mosquitto_sub", "bare paho", "backend", "1-thread\nprototype"]
@@ -44,9 +50,8 @@ def _drain(ax: Any, d: dict[str, Any]) -> None:
     ax.set_ylabel("messages/s")
 
 
-def _live(ax: Any, ax2: Any, lv: dict[str, Any]) -> None:
-    sweeps = ((k, v) for k, v in lv.items() if isinstance(v, dict) and "steps" in v)
-    for (name, sw), c in zip(sweeps, ("#d62728", "#1f77b4"), strict=False):
+def _live(ax: Any, ax2: Any, lv: Live) -> None:
+    for (name, sw), c in zip(sweeps(lv), ("#d62728", "#1f77b4"), strict=False):
         runs = sorted(sw["steps"], key=lambda s: s["rate"])
         extra = sw.get("confirms", []) + ([sw["latency"]] if "latency" in sw else [])
         long_runs = f"{name}: 60 s / half-rate runs"
@@ -56,12 +61,9 @@ def _live(ax: Any, ax2: Any, lv: dict[str, Any]) -> None:
               label=f"backend, {long_runs}")  # fmt: skip
         _plot(ax2, runs, "rate", _p99, "o-", c=c, label=f"backend p99, {name} (probes)")
         _plot(ax2, extra, "rate", _p99, "D", c=c, mfc="none", label=f"backend p99, {long_runs}")
-        bl = [sw[k] for k in ("baseline_half", "baseline_full") if k in sw]
+        bl = [r for r in (sw.get("baseline_half"), sw.get("baseline_full")) if r is not None]
         _plot(ax2, bl, "rate", _p99, "s--", c=c, alpha=0.6, label=f"bare subscriber p99, {name}")
-    top = max(
-        [s["rate"] for sw in lv.values() if isinstance(sw, dict) for s in sw.get("steps", [])]
-        or [targets.TARGET_RATE]
-    )
+    top = max([s["rate"] for _, sw in sweeps(lv) for s in sw["steps"]] or [targets.TARGET_RATE])
     ax.plot([0, top], [0, top], c="#888", lw=0.8, ls=":", label="stored = offered")
     ax.axvline(targets.TARGET_RATE, ls="--", c="k", lw=1)
     ax.set(
@@ -80,20 +82,19 @@ def _live(ax: Any, ax2: Any, lv: dict[str, Any]) -> None:
     ax2.legend(fontsize=8)
 
 
-def _simulator(ax: Any, sim: dict[str, Any]) -> None:
+def _simulator(ax: Any, sim: Simulator) -> None:
     if "fleet" in sim:
         mem, cpu = "#2ca02c", "#9467bd"
         axc = ax.twinx()
-        for key, style, label in (
-            ("fleet", "o-", f"FleetRunner x{sim['busy_speed']:g}"),
-            ("bare", "s--", "bare paho"),
+        fleet, bare = sim.get("fleet", []), sim.get("bare", [])
+        for rows, style, label in (
+            (fleet, "o-", f"FleetRunner x{sim['busy_speed']:g}"),
+            (bare, "s--", "bare paho"),
         ):
-            rows = sim.get(key, [])
             _plot(ax, rows, "devices", lambda r: r["rss_delta_mb"], style, c=mem,
                   label=f"{label}: MB")  # fmt: skip
         ax.axhline(targets.TARGET_MB, ls="--", c=mem, lw=1)
-        for key, style in (("fleet", "o-"), ("bare", "s--")):
-            rows = sim.get(key, [])
+        for key, rows, style in (("fleet", fleet, "o-"), ("bare", bare, "s--")):
             _plot(axc, rows, "devices", lambda r: r["cpu_cores"], style, c=cpu,
                   label=f"{key}: cores")  # fmt: skip
         axc.axhline(targets.TARGET_CORES, ls="--", c=cpu, lw=1)
@@ -106,7 +107,7 @@ def _simulator(ax: Any, sim: dict[str, Any]) -> None:
     ax.set_ylabel("RSS Δ MB", color="#2ca02c")
 
 
-def _embedded(ax: Any, emb: dict[str, Any]) -> None:
+def _embedded(ax: Any, emb: Embedded) -> None:
     brokers = emb.get("brokers", {}).items()
     for (name, b), c in zip(brokers, ("#ff7f0e", "#d62728", "#1f77b4"), strict=False):
         label = f"{name} (ceiling {n(get(b, 'burst', 'received_rate'))}/s)"
@@ -120,7 +121,7 @@ def _embedded(ax: Any, emb: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
 
 
-def _api(ax: Any, api: dict[str, Any]) -> None:
+def _api(ax: Any, api: Api) -> None:
     if "results" in api:
         items = list(api["results"].items())
         vals = [r["p95_ms"] for _, r in items]
@@ -141,7 +142,7 @@ def _api(ax: Any, api: dict[str, Any]) -> None:
     ax.set_xlabel("p95 ms")
 
 
-def chart(res: dict[str, Any], path: Path) -> Path | None:
+def chart(res: Results, path: Path) -> Path | None:
     """Write the chart to `path`; None (and no file) without matplotlib."""
     try:
         import matplotlib

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal, cast
+
+from bench.report.results import Live, SimRow, Simulator, Sweep
 
 NAN = float("nan")
+SimKey = Literal["fleet", "bare", "realtime"]
 
 
 def n(x: Any, fmt: str = ",.0f") -> str:
@@ -61,7 +64,7 @@ def code_block(intro: str, text: str) -> list[str]:
     return ["", intro, "", "```", text, "```"]
 
 
-def live_rate(sw: dict[str, Any]) -> str:
+def live_rate(sw: Sweep) -> str:
     """ "1,000 ev/s", or what was seen when no probed rate held for the whole confirm window."""
     rate = sw.get("sustainable_rate", 0)
     if rate:
@@ -77,6 +80,12 @@ def live_rate(sw: dict[str, Any]) -> str:
     return "< the lowest rate tried"
 
 
-def sim_at(sim: dict[str, Any], key: str, devices: int) -> dict[str, Any]:
+def sim_at(sim: Simulator, key: SimKey, devices: int) -> SimRow:
     """The simulator row of `key` ("fleet", "bare", "realtime") for that many devices, or {}."""
-    return next((r for r in sim.get(key, []) if r["devices"] == devices), {})
+    none: SimRow = {}
+    return next((r for r in sim.get(key, []) if r["devices"] == devices), none)
+
+
+def sweeps(lv: Live) -> list[tuple[str, Sweep]]:
+    """The live benchmark's broker configs that ran (name, sweep), in the order they ran."""
+    return [(k, cast(Sweep, v)) for k, v in lv.items() if isinstance(v, dict) and "steps" in v]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.report.fmt import get, live_rate, n, ratio, sim_at, times
+from bench.report.results import Api, Delivery, Drain, Embedded, Live, Results, Simulator
 from bench.targets import (
     BACKEND_TARGET_RATIO,
     TARGET_CORES,
@@ -29,7 +30,7 @@ class Headline:
     met: bool | None  # None: nothing to meet, only documented
 
 
-def _drain(d: dict[str, Any]) -> list[Headline]:
+def _drain(d: Drain) -> list[Headline]:
     if "results" not in d:
         return []
     b, p = d["results"]["backend"], d["results"]["paho"]
@@ -51,7 +52,7 @@ def _drain(d: dict[str, Any]) -> list[Headline]:
     ]
 
 
-def _live(lv: dict[str, Any]) -> list[Headline]:
+def _live(lv: Live) -> list[Headline]:
     rows: list[Headline] = []
     shipped = lv.get("shipped", {})
     if "steps" in shipped:
@@ -104,7 +105,7 @@ def _live(lv: dict[str, Any]) -> list[Headline]:
     return rows
 
 
-def _simulator(sim: dict[str, Any]) -> list[Headline]:
+def _simulator(sim: Simulator) -> list[Headline]:
     if "fleet" not in sim:
         return []
     at = sim_at(sim, "fleet", TARGET_DEVICES) or get(sim, "fleet", -1, default={})
@@ -151,14 +152,15 @@ def _simulator(sim: dict[str, Any]) -> list[Headline]:
     ]
 
 
-def _embedded(emb: dict[str, Any]) -> list[Headline]:
+def _embedded(emb: Embedded) -> list[Headline]:
     if "brokers" not in emb:
         return []
     e = emb["brokers"].get("embedded", {})
     m = emb["brokers"].get("mosquitto", {})
     m1 = emb["brokers"].get("mosquitto-autosave-1s", {})
     rate = e.get("sustainable_rate", 0)
-    e_step: dict[str, Any] = next((s for s in e.get("steps", []) if s["rate"] == rate), {})
+    none: Delivery = {}
+    e_step = next((s for s in e.get("steps", []) if s["rate"] == rate), none)
     ceiling, ceiling_1s = get(e, "burst", "received_rate"), get(m1, "burst", "received_rate")
     return [
         Headline(
@@ -175,7 +177,7 @@ def _embedded(emb: dict[str, Any]) -> list[Headline]:
     ]
 
 
-def _api(api: dict[str, Any]) -> list[Headline]:
+def _api(api: Api) -> list[Headline]:
     if "results" not in api:
         return []
     results: dict[str, Any] = api["results"]
@@ -200,7 +202,7 @@ def _api(api: dict[str, Any]) -> list[Headline]:
     return rows
 
 
-def headlines(res: dict[str, Any]) -> list[Headline]:
+def headlines(res: Results) -> list[Headline]:
     """Every target of this run's benchmarks, in the order of the report's sections."""
     return [
         *_drain(res.get("drain", {})),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report.fmt import NAN, get, n, ratio, sim_at
+from bench.report.results import Delivery, Results, SimRow, Simulator
 from bench.targets import TARGET_CORES, TARGET_DEVICES, TARGET_MB, TARGET_P95_MS
 
 # Each paragraph states only what this run's numbers show; the causes were found with
@@ -29,7 +30,7 @@ def _top_file(text: str | None) -> tuple[str, float, float]:
         return "", NAN, NAN
 
 
-def simulator(res: dict[str, Any]) -> list[str]:
+def simulator(res: Results) -> list[str]:
     """4. CPU and memory of the simulator at the target size against bare paho clients."""
     sim = res.get("simulator", {})
     at, bare = sim_at(sim, "fleet", TARGET_DEVICES), sim_at(sim, "bare", TARGET_DEVICES)
@@ -54,7 +55,7 @@ def simulator(res: dict[str, Any]) -> list[str]:
     return out if mem_ok else out + _memory(sim, bare)
 
 
-def _memory(sim: dict[str, Any], bare: dict[str, Any]) -> list[str]:
+def _memory(sim: Simulator, bare: SimRow) -> list[str]:
     """Where the simulator's memory goes, when it misses the target."""
     top, top_mb, total_mb = _top_file(get(sim, "memory", "text"))
     book_house = (
@@ -81,9 +82,10 @@ def _memory(sim: dict[str, Any], bare: dict[str, Any]) -> list[str]:
     ]
 
 
-def _why_embedded_stops(steps: list[dict[str, Any]]) -> str:
+def _why_embedded_stops(steps: list[Delivery]) -> str:
     """What happened at the first rate the embedded broker did not sustain."""
-    nxt: dict[str, Any] = next((s for s in steps if not s["sustained"]), {})
+    none: Delivery = {}
+    nxt = next((s for s in steps if not s["sustained"]), none)
     if not nxt:
         return "it kept up with every rate tried"
     if nxt.get("lost") and nxt.get("p99_ms", 1e9) <= 250:
@@ -101,14 +103,15 @@ def _why_embedded_stops(steps: list[dict[str, Any]]) -> str:
     )
 
 
-def embedded(res: dict[str, Any]) -> list[str]:
+def embedded(res: Results) -> list[str]:
     """5. The embedded broker's sustained rate and ceiling against Mosquitto."""
     emb = get(res, "embedded", "brokers", default={})
     e = emb.get("embedded", {})
     if not e:
         return []
     e_rate = e.get("sustainable_rate", 0)
-    step: dict[str, Any] = next((s for s in e.get("steps", []) if s["rate"] == e_rate), {})
+    none: Delivery = {}
+    step = next((s for s in e.get("steps", []) if s["rate"] == e_rate), none)
     return [
         f"**5. The embedded broker (amqtt) sustains {n(e_rate)} msg/s** for one publisher "
         f"and one subscriber (p99 {n(step.get('p99_ms'), '.0f')} ms there); "
@@ -128,7 +131,7 @@ def embedded(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def api(res: dict[str, Any]) -> list[str]:
+def api(res: Results) -> list[str]:
     """6. The API's slowest queries against the p95 target, and the plans behind them."""
     api = res.get("api", {})
     if "results" not in api:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.report.fmt import NAN, get, live_rate, n, ratio
+from bench.report.results import Broker, Consumer, Results
 from bench.targets import BACKEND_TARGET_RATIO, TARGET_P99_MS, TARGET_RATE
 
 # Each paragraph states only what this run's numbers show; the causes were found by profiling
@@ -16,7 +17,7 @@ def _g(d: Any, *path: Any) -> Any:
     return get(d, *path, default=NAN)
 
 
-def load_caveat(res: dict[str, Any]) -> list[str]:
+def load_caveat(res: Results) -> list[str]:
     """A warning when other processes took a noticeable share of the machine."""
     others = [v.get("other_cores", 0.0) for v in res.get("load", {}).values() if v]
     if not others or max(others) < 0.3:
@@ -31,14 +32,14 @@ def load_caveat(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def _cpu_at(emb: dict[str, Any], broker: str, rate: int) -> float:
+def _cpu_at(emb: dict[str, Broker], broker: str, rate: int) -> float:
     for s in get(emb, broker, "steps", default=[]):
         if s["rate"] == rate:
             return float(_g(s, "cpu_cores", "broker"))
     return NAN
 
 
-def broker_capped(res: dict[str, Any]) -> bool:
+def broker_capped(res: Results) -> bool:
     """Did the shipped persistence settings hold back the live rate, the broker or queueing?"""
     lv, emb = res.get("live", {}), get(res, "embedded", "brokers", default={})
     q = get(res, "drain", "queueing", default={})
@@ -50,7 +51,7 @@ def broker_capped(res: dict[str, Any]) -> bool:
     return live_share < 0.8 or broker_share < 0.8 or queue_share < 0.5
 
 
-def persistence(res: dict[str, Any]) -> list[str]:
+def persistence(res: Results) -> list[str]:
     """1. What the broker's save-after-every-change costs, seen from every benchmark."""
     lv, d = res.get("live", {}), res.get("drain", {})
     sh, var = lv.get("shipped", {}), lv.get("autosave-1s", {})
@@ -116,7 +117,7 @@ def persistence(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def _per_message(r: dict[str, Any]) -> str:
+def _per_message(r: dict[str, Consumer]) -> str:
     """CPU per message of the bare paho drain and of the backend, from this run's samples."""
     paho = _g(r, "paho", "cpu_cores", "consumer") / _g(r, "paho", "rate") * 1e6
     backend = _g(r, "backend", "cpu_cores", "backend") / _g(r, "backend", "rate") * 1e6
@@ -128,7 +129,7 @@ def _per_message(r: dict[str, Any]) -> str:
     )
 
 
-def ingest(res: dict[str, Any]) -> list[str]:
+def ingest(res: Results) -> list[str]:
     """2. The backend's drain against bare paho: where its CPU goes and what is left to do."""
     d = res.get("drain", {})
     r = d.get("results", {})
@@ -203,7 +204,7 @@ def ingest(res: dict[str, Any]) -> list[str]:
     ]
 
 
-def live(res: dict[str, Any]) -> list[str]:
+def live(res: Results) -> list[str]:
     """3. The live pipeline against its targets, and (when profiled) why it trails the drain."""
     lv = res.get("live", {})
     sh, var = lv.get("shipped", {}), lv.get("autosave-1s", {})

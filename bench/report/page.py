@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from bench.report import limits_parts, limits_pipeline, sections, templates
 from bench.report.fmt import table, verdict
 from bench.report.headlines import headlines
+from bench.report.results import Results
 
-BENCHMARKS = ("drain", "live", "simulator", "embedded", "api")
+Benchmark = Literal["drain", "live", "simulator", "embedded", "api"]
+BENCHMARKS: tuple[Benchmark, ...] = ("drain", "live", "simulator", "embedded", "api")
 _HEADLINE_COLUMNS = ["measure", "this run", "baseline (same run)", "ratio", "target", ""]
 
 
-def analysis(res: dict[str, Any]) -> str:
+def analysis(res: Results) -> str:
     """The "what limits it" section: each point is one paragraph function of this run's data."""
     out = ["## What limits it (targets missed, by how much, and why)", ""]
     out += limits_pipeline.load_caveat(res)
@@ -25,7 +27,7 @@ def analysis(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _machine(res: dict[str, Any]) -> str:
+def _machine(res: Results) -> str:
     m, t = res["machine"], res.get("timings", {})
     others = ", ".join(
         f"{k} {v.get('other_cores', float('nan')):.2f}" for k, v in res.get("load", {}).items()
@@ -46,11 +48,10 @@ def _machine(res: dict[str, Any]) -> str:
     return table(["what", "value"], rows)
 
 
-def markdown(res: dict[str, Any], png_name: str) -> str:
+def markdown(res: Results, png_name: str) -> str:
     heads = [
         [h.what, h.value, h.baseline, h.ratio, h.target, verdict(h.met)] for h in headlines(res)
     ]
-    not_run = {"error": "not run"}
     return templates.PAGE.substitute(
         date=res["machine"]["date"],
         mode="quick (smoke) mode" if res.get("quick") else "full mode",
@@ -60,15 +61,15 @@ def markdown(res: dict[str, Any], png_name: str) -> str:
         png=png_name,
         headlines=table(_HEADLINE_COLUMNS, heads),
         analysis=analysis(res),
-        drain=sections.drain(res.get("drain", not_run)),
-        live=sections.live(res.get("live", not_run)),
-        simulator=sections.simulator(res.get("simulator", not_run)),
-        embedded=sections.embedded(res.get("embedded", not_run)),
-        api=sections.api(res.get("api", not_run)),
+        drain=sections.drain(res.get("drain")),
+        live=sections.live(res.get("live")),
+        simulator=sections.simulator(res.get("simulator")),
+        embedded=sections.embedded(res.get("embedded")),
+        api=sections.api(res.get("api")),
     )
 
 
-def summary_text(res: dict[str, Any]) -> str:
+def summary_text(res: Results) -> str:
     lines = ["Lijia Street benchmarks" + (" (quick)" if res.get("quick") else "")]
     for h in headlines(res):
         met = "" if h.met is None else (" [met]" if h.met else " [MISSED]")
@@ -76,6 +77,7 @@ def summary_text(res: dict[str, Any]) -> str:
             f"- {h.what}: {h.value} | baseline {h.baseline} | {h.ratio} | target {h.target}{met}"
         )
     for name in BENCHMARKS:
-        if isinstance(res.get(name), dict) and "error" in res[name]:
-            lines.append(f"- {name}: FAILED: {res[name]['error']}")
+        entry = res.get(name)
+        if isinstance(entry, dict) and "error" in entry:
+            lines.append(f"- {name}: FAILED: {entry['error']}")
     return "\n".join(lines)

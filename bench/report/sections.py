@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Literal
 
 from bench.report import templates
-from bench.report.fmt import code_block, cores, get, live_rate, n, ratio, sim_at, table, times
+from bench.report.fmt import (
+    code_block,
+    cores,
+    get,
+    live_rate,
+    n,
+    ratio,
+    sim_at,
+    sweeps,
+    table,
+    times,
+)
+from bench.report.results import Api, Delivery, Drain, Embedded, Live, Run, Simulator, Sweep
 from bench.targets import TARGET_P95_MS
+
+Arrived = Literal["stored_rate", "received_rate"]  # the backend's store, or a bare subscriber
+QueryFigure = Literal[
+    "rows_per_request", "p50_ms", "p95_ms", "p99_ms", "page1_p95_ms", "deeper_p95_ms"
+]
+
+
+def _failed(entry: Mapping[str, object] | None) -> str:
+    """The whole section of a benchmark that failed ({"error": ...}) or did not run (None)."""
+    return f"Failed: `{'not run' if entry is None else entry['error']}`"
+
 
 _DRAIN_CONSUMERS = (
     ("mosquitto_sub", "`mosquitto_sub -c -q 1` (baseline)"),
@@ -16,9 +40,9 @@ _DRAIN_CONSUMERS = (
 )
 
 
-def drain(d: dict[str, Any]) -> str:
-    if "error" in d:
-        return f"Failed: `{d['error']}`"
+def drain(d: Drain | None) -> str:
+    if d is None or "error" in d:
+        return _failed(d)
     r = d["results"]
     rows = []
     for cfg, rc in d.get("by_config", {"autosave-1s": r}).items():
@@ -54,20 +78,21 @@ def drain(d: dict[str, Any]) -> str:
         queued_ratio=times(ratio(q.get("shipped"), q.get("prefill_config"))),
     )
     prof = d.get("profile", {})
-    if not prof.get("text"):
+    listing = prof.get("text")
+    if not listing:
         return text
     intro = (
         f"Profile of the backend during a separate drain of {prof['n']:,} "
         f"(under py-spy it drained {n(prof['rate_under_profiler'])} msg/s):"
     )
-    return "\n".join([text, *code_block(intro, prof["text"])])
+    return "\n".join([text, *code_block(intro, listing)])
 
 
 _STEP_HEAD = ["run", "offered ev/s", "s", "achieved", "stored/s", "lost", "behind at stop"]
 _LATENCY_HEAD = ["p50 ms", "p99 ms", "max ms", "sustained", "CPU (cores)"]
 
 
-def _live_row(label: str, s: dict[str, Any], received: str, behind: str, ok: str) -> list[str]:
+def _live_row(label: str, s: Run, received: Arrived, behind: str, ok: str) -> list[str]:
     return [
         label,
         n(s["rate"]),
@@ -84,7 +109,7 @@ def _live_row(label: str, s: dict[str, Any], received: str, behind: str, ok: str
     ]
 
 
-def _live_rows(sw: dict[str, Any]) -> list[list[str]]:
+def _live_rows(sw: Sweep) -> list[list[str]]:
     runs = (
         [("probe", x) for x in sw.get("steps", [])]
         + [("confirm", x) for x in sw.get("confirms", [])]
@@ -102,13 +127,11 @@ def _live_rows(sw: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def live(lv: dict[str, Any]) -> str:
-    if "error" in lv:
-        return f"Failed: `{lv['error']}`"
+def live(lv: Live | None) -> str:
+    if lv is None or "error" in lv:
+        return _failed(lv)
     text = [templates.LIVE]
-    for name, sw in lv.items():
-        if not isinstance(sw, dict) or "steps" not in sw:
-            continue
+    for name, sw in sweeps(lv):
         ov = ", ".join(f"`{k} {v}`" for k, v in sw.get("overrides", {}).items()) or "as shipped"
         text += [
             "",
@@ -118,14 +141,15 @@ def live(lv: dict[str, Any]) -> str:
             table([*_STEP_HEAD, *_LATENCY_HEAD], _live_rows(sw)),
         ]
     prof = lv.get("profile", {})
-    if prof.get("text"):
+    listing = prof.get("text")
+    if listing:
         intro = (
             f"Profile of the backend during a separate {prof['seconds']:.0f} s step at "
             f"{prof['rate']:,.0f} ev/s with {prof['devices']:,} devices (broker "
             f"autosave-1s, so the backend is the limit; stored {n(prof['stored_rate'])}/s "
             "under the profiler):"
         )
-        text += code_block(intro, prof["text"])
+        text += code_block(intro, listing)
     return "\n".join(text)
 
 
@@ -133,16 +157,16 @@ _SIM_HEAD = ["simulator", "devices", "connected at end", "broker counts", "conne
 _SIM_COST = ["CPU cores", "RSS Δ MB", "kB/device", "RSS vs bare", "broker CPU"]
 
 
-def simulator(sim: dict[str, Any]) -> str:
-    if "error" in sim:
-        return f"Failed: `{sim['error']}`"
+def simulator(sim: Simulator | None) -> str:
+    if sim is None or "error" in sim:
+        return _failed(sim)
     rows = []
-    for key, label in (
-        ("bare", "bare paho (baseline)"),
-        ("fleet", f"FleetRunner x{sim['busy_speed']:g}"),
-        ("realtime", "FleetRunner x1 (real time)"),
+    for runs, label in (
+        (sim.get("bare", []), "bare paho (baseline)"),
+        (sim.get("fleet", []), f"FleetRunner x{sim['busy_speed']:g}"),
+        (sim.get("realtime", []), "FleetRunner x1 (real time)"),
     ):
-        for r in sim.get(key, []):
+        for r in runs:
             bare = sim_at(sim, "bare", r["devices"])
             rows.append(
                 [
@@ -164,13 +188,14 @@ def simulator(sim: dict[str, Any]) -> str:
     )
     text = [method, "", table([*_SIM_HEAD, *_SIM_COST], rows)]
     mem = sim.get("memory", {})
-    if mem.get("text"):
+    listing = mem.get("text")
+    if listing:
         intro = f"Largest allocations (tracemalloc) of FleetRunner with {mem['devices']:,} devices "
-        text += code_block(intro + "connected:", mem["text"])
+        text += code_block(intro + "connected:", listing)
     return "\n".join(text)
 
 
-def _emb_row(name: str, run: str, s: dict[str, Any], digits: str, ok: str) -> list[str]:
+def _emb_row(name: str, run: str, s: Delivery, digits: str, ok: str) -> list[str]:
     return [
         name,
         run,
@@ -183,9 +208,9 @@ def _emb_row(name: str, run: str, s: dict[str, Any], digits: str, ok: str) -> li
     ]
 
 
-def embedded(emb: dict[str, Any]) -> str:
-    if "error" in emb:
-        return f"Failed: `{emb['error']}`"
+def embedded(emb: Embedded | None) -> str:
+    if emb is None or "error" in emb:
+        return _failed(emb)
     rows = []
     for name, b in emb["brokers"].items():
         for s in b.get("steps", []):
@@ -197,7 +222,7 @@ def embedded(emb: dict[str, Any]) -> str:
     return "\n".join([method, "", table([*head, "sustained", "broker CPU"], rows)])
 
 
-_API_COLUMNS = (
+_API_COLUMNS: tuple[QueryFigure, ...] = (
     "rows_per_request",
     "p50_ms",
     "p95_ms",
@@ -209,9 +234,9 @@ _API_HEAD = ["query", "request", "requests", "rows/page", "p50 ms", "p95 ms", "p
 _API_PAGES = ["page 1 p95", "pages 2-3 p95", "p95 vs /health", f"< {TARGET_P95_MS:.0f} ms"]
 
 
-def api(api: dict[str, Any]) -> str:
-    if "error" in api:
-        return f"Failed: `{api['error']}`"
+def api(api: Api | None) -> str:
+    if api is None or "error" in api:
+        return _failed(api)
     rows = []
     for label, r in api["results"].items():
         params = "&".join(f"{k}={v}" for k, v in r["params"].items())
