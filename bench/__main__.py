@@ -14,9 +14,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bench.common import ROOT, LoadMonitor, log, machine_info, new_workdir, raise_nofile
+
+if TYPE_CHECKING:
+    from bench.report.results import Results
 
 BENCHMARKS = ("drain", "live", "simulator", "embedded", "api")
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         source: Path = args.report_from
         if source.is_dir():
             source = source / "results.json"
-        earlier: dict[str, Any] = json.loads(source.read_text())
+        earlier = cast("Results", json.loads(source.read_text()))
         out_dir = args.out or ROOT / "docs"
         out_dir.mkdir(parents=True, exist_ok=True)  # as a benchmark run does
         (out_dir / "benchmarks.md").write_text(
@@ -120,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (work / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    md = report.markdown(results, png_name="benchmarks.png")
+    done = cast("Results", results)
+    md = report.markdown(done, png_name="benchmarks.png")
     (out_dir / "benchmarks.md").write_text(md, encoding="utf-8")
-    chart = report.chart(results, out_dir / "benchmarks.png")
+    chart = report.chart(done, out_dir / "benchmarks.png")
     print()
-    print(report.summary_text(results))
+    print(report.summary_text(done))
     log(f"wrote {out_dir / 'benchmarks.md'}" + (f" and {chart}" if chart else " (no chart)"))
     log(f"raw results: {work / 'results.json'}")
     if not args.keep:

@@ -19,11 +19,10 @@ from backend.db import init_db, make_engine, provision
 from backend.models import Event, StatHourly, table
 from bench import profile
 from bench.common import Workspace, emission_pool, log, percentile
+from bench.targets import TARGET_P95_MS
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import new_id
-from tests.helpers import BackendProcess
 
-TARGET_P95_MS = 50.0
 CHUNK = 10_000
 
 
@@ -166,13 +165,7 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
         load = bulk_load(db, fleet, total)
         log(f"  {load['rows_per_s']:,.0f} rows/s ({load['load_s']:.0f} s)")
         broker = ws.broker(creds_dir)
-        backend = BackendProcess(
-            broker.port,
-            creds_dir,
-            f"sqlite:///{db}",
-            ws.base / "backend",
-            extra_env={"LIJIA_FLEET_FILE": str(fleet_file)},
-        ).start()
+        backend = ws.backend(broker.port, creds_dir, db, fleet_file).start()
         gate = next(d.id for d in fleet.devices if d.kind == "gate")
         common_type = load["types"].most_common(1)[0][0]
         rare_type = next(t for t, c in sorted(load["types"].items(), key=lambda x: x[1]) if c >= 1)

@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from devices.behaviour import Emission
 from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
+from stack.processes import BackendProcess, stop_child
 
 ROOT = Path(__file__).resolve().parent.parent
 # A Monday 08:00 in Chongqing: the street's morning rush, every kind busy.
@@ -155,6 +157,18 @@ class Workspace:
         self.brokers.append(broker)
         return broker
 
+    def backend(
+        self, broker_port: int, creds_dir: Path, db: Path, fleet_file: Path
+    ) -> BackendProcess:
+        """The real backend (not started yet) on SQLite file `db`, with this workspace's fleet."""
+        return BackendProcess(
+            broker_port,
+            creds_dir,
+            f"sqlite:///{db}",
+            self.base / "backend",
+            extra_env={"LIJIA_FLEET_FILE": str(fleet_file)},
+        )
+
     def close(self) -> None:
         for broker in self.brokers:
             broker.stop()
@@ -235,6 +249,17 @@ def read_json_lines(proc: subprocess.Popen[str], into: list[dict[str, Any]]) -> 
     return thread
 
 
+def wait_for_event(
+    proc: subprocess.Popen[str], lines: list[dict[str, Any]], event: str, died: str, poll: float
+) -> None:
+    """Wait until a worker has printed the JSON line {"event": event, ...}; raise
+    RuntimeError(died) if it exits first."""
+    while not any(x.get("event") == event for x in lines):
+        if proc.poll() is not None:
+            raise RuntimeError(died)
+        time.sleep(poll)
+
+
 @contextlib.contextmanager
 def terminating(
     proc: subprocess.Popen[Any], timeout: float = 15
@@ -243,13 +268,7 @@ def terminating(
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_child(proc, signal.SIGTERM, timeout)
 
 
 def new_workdir(keep: bool) -> Path:

@@ -3,42 +3,34 @@ backend (into SQLite), by a bare paho client with manual acks, and by `mosquitto
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import sqlite3
 import subprocess
-import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from bench import profile
+from bench.backlog import backlog_devices, build_backlog, publish_backlog
 from bench.common import (
     ConfiguredBroker,
     CpuSampler,
     Workspace,
-    emission_pool,
     log,
     python_module,
 )
-from contracts.envelope import Envelope, new_id
-from contracts.fleet import Fleet
-from contracts.topics import Topic
-from contracts.validation import dumps
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import BackendProcess, wait_until
 
-BACKEND_TARGET_RATIO = 0.6
 # Only while pre-filling: the shipped `autosave_on_changes true` + `autosave_interval 1` rewrites
 # the whole persistence file after every queued message, which makes queueing O(n²) (measured
 # below as `queueing_shipped`). The queue is then handed to the shipped config by a graceful
-# restart (SIGTERM saves, the restart loads it: FACTS.md), so every drain runs on the shipped
+# restart (SIGTERM saves, the restart loads it), so every drain runs on the shipped
 # broker_config/.
 PREFILL_OVERRIDES = {"autosave_on_changes": "false", "autosave_interval": "3600"}
 
@@ -84,84 +76,18 @@ class QueueBroker:
             self.current = None
 
 
-def backlog_devices(fleet: Fleet) -> Fleet:
-    """A few device clients: the first device of each kind of the default street."""
-    seen: dict[str, Any] = {}
-    for d in fleet.devices:
-        seen.setdefault(d.kind, d)
-    return fleet.model_copy(update={"devices": list(seen.values())})
+@dataclass(frozen=True)
+class Setup:
+    """What every drain uses besides its own broker and backlog: the workspace, the street's
+    credentials (on disk and loaded) and the fleet file the backend reads."""
+
+    ws: Workspace
+    creds: Credentials
+    creds_dir: Path
+    fleet_file: Path
 
 
-# The backlog is what the street sent during an outage of the backend that has just ended.
-OUTAGE_S = 1800.0
-
-
-def build_backlog(fleet: Fleet, n: int) -> list[tuple[str, str, bytes]]:
-    """(device id, topic, payload) in the order the devices would have sent them during an
-    outage that has just ended: the street's simulated instants, squeezed into the last
-    OUTAGE_S seconds (the few devices need days of simulated time for `n` messages, and the
-    backend refuses device clocks more than a day off: `max_clock_skew_s`)."""
-    pool = emission_pool(fleet, n)
-    first, last = pool[0][1], pool[-1][1]
-    squeeze = min(1.0, OUTAGE_S / max((last - first).total_seconds(), 1e-9))
-    now = datetime.now(UTC)
-    seq: dict[str, int] = {}
-    boots = {d.id: new_id()[:12] for d in fleet.devices}
-    out = []
-    for i, due, em in pool:
-        spec = fleet.devices[i]
-        env = Envelope(
-            event_id=new_id(),
-            device_id=spec.id,
-            kind=spec.kind,
-            type=em.type,
-            seq=seq.get(spec.id, 0),
-            boot=boots[spec.id],
-            ts=now - (last - due) * squeeze,
-            correlation_id=em.correlation_id,
-            data=em.data.model_dump(mode="json", exclude_none=True),
-        )
-        seq[spec.id] = seq.get(spec.id, 0) + 1
-        out.append((spec.id, str(Topic(spec.kind, spec.id, em.channel)), dumps(env)))
-    return out
-
-
-def publish_backlog(port: int, creds: Credentials, backlog: list[tuple[str, str, bytes]]) -> float:
-    """Publish at QoS 1 from each device's own client (its own credentials), wait for every
-    PUBACK; returns messages/s."""
-    acked = 0
-    lock = threading.Lock()
-    all_acked = threading.Event()
-
-    def on_publish(*_a: Any) -> None:
-        nonlocal acked
-        with lock:
-            acked += 1
-            if acked >= len(backlog):
-                all_acked.set()
-
-    clients: dict[str, mqtt.Client] = {}
-    for device_id in sorted({d for d, _, _ in backlog}):
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bench-{device_id}", protocol=mqtt.MQTTv5
-        )
-        c.username_pw_set(device_id, creds.devices[device_id])
-        c.max_inflight_messages_set(100)
-        c.on_publish = on_publish
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        clients[device_id] = c
-    wait_until(lambda: all(c.is_connected() for c in clients.values()), timeout=15)
-    t0 = time.monotonic()
-    for device_id, topic, payload in backlog:
-        clients[device_id].publish(topic, payload, qos=1)
-    if not all_acked.wait(300):
-        raise RuntimeError(f"only {acked}/{len(backlog)} publishes acknowledged")
-    rate = len(backlog) / (time.monotonic() - t0)
-    for c in clients.values():
-        c.disconnect()
-        c.loop_stop()
-    return rate
+Drain = Callable[[QueueBroker, Setup, list[Any]], dict[str, Any]]
 
 
 def _children_cpu() -> float:
@@ -173,7 +99,8 @@ def _rate(n: int, first: float, last: float) -> float:
     return (n - 1) / (last - first) if last > first else float("nan")
 
 
-def drain_paho(broker: QueueBroker, creds: Credentials, backlog: list[Any]) -> dict[str, Any]:
+def drain_paho(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
+    creds = setup.creds
     args = [str(broker.port), creds.backend_password, "bench-paho-drain", str(len(backlog))]
     broker.prefill_mode()
     _run_worker("create", args)
@@ -228,17 +155,16 @@ def _mosquitto_sub(port: int, password: str, *extra: str) -> list[str]:
     return cmd
 
 
-def drain_mosquitto_sub(
-    broker: QueueBroker, creds: Credentials, backlog: list[Any]
-) -> dict[str, Any]:
-    n = len(backlog)
+def _create_session(port: int, password: str) -> None:
+    """The persistent session of `mosquitto_sub -c`, subscribed and left: the queue to fill."""
+    cmd = _mosquitto_sub(port, password, "-E")
+    subprocess.run(cmd, check=True, timeout=30, capture_output=True)
+
+
+def drain_mosquitto_sub(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
+    creds, n = setup.creds, len(backlog)
     broker.prefill_mode()
-    subprocess.run(
-        _mosquitto_sub(broker.port, creds.backend_password, "-E"),
-        check=True,
-        timeout=30,
-        capture_output=True,
-    )
+    _create_session(broker.port, creds.backend_password)
     publish_backlog(broker.port, creds, backlog)
     broker.shipped_mode()
     t0, c0 = time.monotonic(), _children_cpu()
@@ -267,24 +193,17 @@ def drain_mosquitto_sub(
     }
 
 
-def drain_prototype(
-    ws: Workspace,
-    broker: QueueBroker,
-    creds: Credentials,
-    creds_dir: Path,
-    fleet_file: Path,
-    backlog: list[Any],
-) -> dict[str, Any]:
+def drain_prototype(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
     args = [
         str(broker.port),
-        str(creds_dir),
-        f"sqlite:///{ws.base / 'prototype.db'}",
-        str(fleet_file),
+        str(setup.creds_dir),
+        f"sqlite:///{setup.ws.base / 'prototype.db'}",
+        str(setup.fleet_file),
         "bench-ingest-prototype",
     ]
     broker.prefill_mode()
     _run_prototype([*args, "0"])
-    publish_backlog(broker.port, creds, backlog)
+    publish_backlog(broker.port, setup.creds, backlog)
     broker.shipped_mode()
     t0 = time.monotonic()
     proc = python_module("bench.ingest_prototype", *args, str(len(backlog)), stdout=subprocess.PIPE)
@@ -313,30 +232,21 @@ def _db_count(db: Path) -> int:
 
 
 def drain_backend(
-    ws: Workspace,
     broker: QueueBroker,
-    creds: Credentials,
-    creds_dir: Path,
-    fleet_file: Path,
+    setup: Setup,
     backlog: list[Any],
     profile_to: Path | None = None,
     db_name: str = "drain.db",
 ) -> dict[str, Any]:
     n = len(backlog)
-    db = ws.base / db_name
-    backend = BackendProcess(
-        broker.port,
-        creds_dir,
-        f"sqlite:///{db}",
-        ws.base / "backend",
-        extra_env={"LIJIA_FLEET_FILE": str(fleet_file)},
-    )
+    db = setup.ws.base / db_name
+    backend = setup.ws.backend(broker.port, setup.creds_dir, db, setup.fleet_file)
     # Once, to create the schema and the persistent ingest session, as in production.
     broker.prefill_mode()
     backend.start()
     backend.stop()
     before = _db_count(db)
-    publish_backlog(broker.port, creds, backlog)
+    publish_backlog(broker.port, setup.creds, backlog)
     broker.shipped_mode()
     t_spawn = time.monotonic()
     backend.start(wait_broker=False)
@@ -384,12 +294,7 @@ def queueing_shipped(
     for name, mode in (("shipped", "shipped_mode"), ("prefill_config", "prefill_mode")):
         qb = QueueBroker(ws, creds_dir, f"queueing-{name}", None)
         getattr(qb, mode)()
-        subprocess.run(
-            _mosquitto_sub(qb.port, creds.backend_password, "-E"),
-            check=True,
-            timeout=30,
-            capture_output=True,
-        )
+        _create_session(qb.port, creds.backend_password)
         out[name] = publish_backlog(qb.port, creds, backlog)
         qb.stop()
     return out
@@ -408,47 +313,43 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
     n = 5_000 if quick else 100_000
     ws = Workspace.create("drain", parent)
     brokers: list[QueueBroker] = []
+
+    def measure(cfg: str, name: str, drain: Drain, backlog: list[Any]) -> dict[str, Any]:
+        """One consumer draining its own queue on its own broker (drain config `cfg`)."""
+        qb = QueueBroker(ws, setup.creds_dir, f"broker-{cfg}-{name}", DRAIN_CONFIGS[cfg])
+        brokers.append(qb)
+        result = drain(qb, setup, backlog)
+        qb.stop()
+        log(f"  {result['rate']:,.0f} msg/s")
+        return result
+
     try:
         fleet, fleet_file = ws.fleet()
         creds, creds_dir = ws.credentials(fleet)
+        setup = Setup(ws, creds, creds_dir, fleet_file)
         devices = backlog_devices(fleet)
         log(f"drain: building a backlog of {n:,} envelopes from {len(devices.devices)} devices")
         backlog = build_backlog(devices, n)
         sizes = [len(p) for _, _, p in backlog]
         by_config: dict[str, dict[str, Any]] = {}
-        for cfg, overrides in DRAIN_CONFIGS.items():
+        for cfg in DRAIN_CONFIGS:
             results: dict[str, Any] = {}
             by_config[cfg] = results
             for name, fn in (("mosquitto_sub", drain_mosquitto_sub), ("paho", drain_paho)):
                 log(f"drain[{cfg}]: {name} baseline")
-                qb = QueueBroker(ws, creds_dir, f"broker-{cfg}-{name}", overrides)
-                brokers.append(qb)
-                results[name] = fn(qb, creds, backlog)
-                qb.stop()
-                log(f"  {results[name]['rate']:,.0f} msg/s")
+                results[name] = measure(cfg, name, fn, backlog)
             log(f"drain[{cfg}]: backend")
-            qb = QueueBroker(ws, creds_dir, f"broker-{cfg}-backend", overrides)
-            brokers.append(qb)
-            results["backend"] = drain_backend(
-                ws, qb, creds, creds_dir, fleet_file, backlog, db_name=f"drain-{cfg}.db"
-            )
-            qb.stop()
-            b = results["backend"]
+            backend = functools.partial(drain_backend, db_name=f"drain-{cfg}.db")
+            b = results["backend"] = measure(cfg, "backend", backend, backlog)
             log(
-                f"  {b['rate']:,.0f} msg/s; stored {b['stored']:,}, duplicates "
-                f"{b['duplicates']:,}, dead letters {b['dead_lettered']:,}"
+                f"  stored {b['stored']:,}, duplicates {b['duplicates']:,}, dead letters "
+                f"{b['dead_lettered']:,}"
             )
             if b["dead_lettered"] or b["duplicates"]:
                 log("  WARNING: not every message was stored as new: the rate is not comparable")
             if not quick and cfg == "autosave-1s":
                 log(f"drain[{cfg}]: single-threaded ingest prototype (same write_batch)")
-                qb2 = QueueBroker(ws, creds_dir, f"broker-{cfg}-prototype", overrides)
-                brokers.append(qb2)
-                results["prototype"] = drain_prototype(
-                    ws, qb2, creds, creds_dir, fleet_file, backlog
-                )
-                qb2.stop()
-                log(f"  {results['prototype']['rate']:,.0f} msg/s")
+                results["prototype"] = measure(cfg, "prototype", drain_prototype, backlog)
         results = by_config["autosave-1s"]
         out: dict[str, Any] = {
             "n": n,
@@ -468,18 +369,8 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
             pn = min(n, 20_000)
             log(f"drain: profiling the backend draining {pn:,} (py-spy, autosave-1s broker)")
             raw = ws.base / "drain-profile.txt"
-            qb = QueueBroker(ws, creds_dir, "broker-profile", DRAIN_CONFIGS["autosave-1s"])
-            brokers.append(qb)
-            prof = drain_backend(
-                ws,
-                qb,
-                creds,
-                creds_dir,
-                fleet_file,
-                build_backlog(devices, pn),
-                profile_to=raw,
-                db_name="drain-profile.db",
-            )
+            profiled = functools.partial(drain_backend, profile_to=raw, db_name="drain-profile.db")
+            prof = measure("autosave-1s", "profile", profiled, build_backlog(devices, pn))
             summary = profile.summarise(raw)
             out["profile"] = {
                 "n": pn,

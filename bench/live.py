@@ -3,11 +3,8 @@ stored per second, lost (sent event ids vs stored), publish→commit latency."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
-import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,75 +12,14 @@ from bench.common import (
     CpuSampler,
     Workspace,
     log,
-    percentile,
     python_module,
     read_json_lines,
     terminating,
+    wait_for_event,
 )
+from bench.live_observe import CommitObserver, arrival_stats
 from stack.broker import BrokerProcess
-from tests.helpers import BackendProcess
-
-TARGET_RATE = 5_000
-TARGET_P99_MS = 200.0
-
-
-def _ts(text: str) -> float:
-    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC); the wire has ISO 8601 with an offset.
-    text = text.replace(" ", "T")
-    dt = datetime.fromisoformat(
-        text if ("+" in text[10:] or text.endswith("Z")) else text + "+00:00"
-    )
-    return dt.timestamp()
-
-
-class CommitObserver:
-    """Polls the backend's SQLite (read-only, WAL) every `interval` s for new rows and notes when
-    each event id first became visible: committed at most `interval` + one query earlier."""
-
-    def __init__(self, db: Path, interval: float = 0.01) -> None:
-        self.db, self.interval = db, interval
-        self.seen: dict[str, tuple[str, float]] = {}  # event_id -> (ts as stored, seen)
-        self.counts: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.polls = 0
-
-    def start(self) -> CommitObserver:
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=30)
-        self.last_id = conn.execute("SELECT coalesce(max(id), 0) FROM event").fetchone()[0]
-        conn.close()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(
-            f"file:{self.db}?mode=ro", uri=True, timeout=30, check_same_thread=False
-        )
-        while not self._stop.is_set():
-            rows = conn.execute(
-                "SELECT id, event_id, ts FROM event WHERE id > ? ORDER BY id", (self.last_id,)
-            ).fetchall()
-            now = time.time()
-            self.polls += 1
-            for row_id, event_id, ts in rows:
-                self.seen.setdefault(event_id, (ts, now))
-                self.last_id = row_id
-            self.counts.append((now, len(self.seen)))
-            self._stop.wait(self.interval)
-        conn.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-
-def _stats(latencies_ms: list[float]) -> dict[str, float]:
-    return {
-        "p50_ms": percentile(latencies_ms, 50),
-        "p95_ms": percentile(latencies_ms, 95),
-        "p99_ms": percentile(latencies_ms, 99),
-        "max_ms": max(latencies_ms) if latencies_ms else float("nan"),
-    }
+from stack.processes import BackendProcess
 
 
 def _drive(
@@ -111,15 +47,9 @@ def _drive(
     )
     with terminating(proc):
         reader = read_json_lines(proc, lines)
-        while not any(x.get("event") == "started" for x in lines):
-            if proc.poll() is not None:
-                raise RuntimeError("live driver exited before starting")
-            time.sleep(0.05)
+        wait_for_event(proc, lines, "started", "live driver exited before starting", 0.05)
         cpu = CpuSampler({**pids, "driver": proc.pid})
-        while not any(x.get("event") == "stopped" for x in lines):
-            if proc.poll() is not None:
-                raise RuntimeError("live driver died")
-            time.sleep(0.1)
+        wait_for_event(proc, lines, "stopped", "live driver died", 0.1)
         cores = cpu.cores()
         proc.wait(180)
         reader.join(5)
@@ -145,16 +75,8 @@ def step(
 ) -> dict[str, Any]:
     obs = CommitObserver(db).start()
     assert backend.proc is not None and broker.proc is not None
-    info, sent = _drive(
-        ws,
-        broker,
-        creds_dir,
-        fleet_file,
-        rate,
-        seconds,
-        prefix,
-        {"backend": backend.proc.pid, "mosquitto": broker.proc.pid},
-    )
+    pids = {"backend": backend.proc.pid, "mosquitto": broker.proc.pid}
+    info, sent = _drive(ws, broker, creds_dir, fleet_file, rate, seconds, prefix, pids)
     sent_set = set(sent)
     deadline = time.time() + grace
     while time.time() < deadline and not sent_set <= obs.seen.keys():
@@ -165,11 +87,8 @@ def step(
     lost = len(sent_set) - len(stored)
     t_start, t_stop = info["started"], info["stopped"]
     at_stop = sum(1 for _ts, seen in stored.values() if seen <= t_stop)
-    window = t_stop - t_start
     # Sustained rate: what was stored while load was offered, after a 5 s warm-up.
-    warm = t_start + min(5.0, window / 4)
-    in_window = sum(1 for _ts, seen in stored.values() if warm <= seen <= t_stop)
-    latencies = [(seen - _ts(ts)) * 1000 for ts, seen in stored.values()]
+    stored_rate, latency = arrival_stats(stored, t_start, t_stop, min(5.0, (t_stop - t_start) / 4))
     backlog_at_stop = len(sent) - at_stop
     last_seen = max((seen for _ts, seen in stored.values()), default=t_stop)
     result = {
@@ -180,7 +99,7 @@ def step(
         "unacked_by_broker": info["unacked"],
         "stored": len(stored),
         "lost": lost,
-        "stored_rate": in_window / (t_stop - warm),
+        "stored_rate": stored_rate,
         "backlog_at_stop": backlog_at_stop,
         "drain_after_stop_s": max(0.0, last_seen - t_stop),
         "cpu_cores": info["cpu_cores"],
@@ -188,7 +107,7 @@ def step(
         "connect_s": info["connected"]["connect_s"],
         "devices": info["connected"]["devices"],
         "observer_polls_per_s": obs.polls / max(all_in - t_start, 1e-9),
-        **_stats(latencies),
+        **latency,
     }
     result["sustained"] = bool(
         lost == 0 and result["offered_rate"] >= 0.97 * rate and backlog_at_stop <= rate * 1.0
@@ -221,16 +140,8 @@ def baseline(
         assert sub.stdout is not None and sub.stdin is not None
         sub.stdout.readline()  # subscribed
         assert broker.proc is not None
-        info, sent = _drive(
-            ws,
-            broker,
-            creds_dir,
-            fleet_file,
-            rate,
-            seconds,
-            prefix,
-            {"subscriber": sub.pid, "mosquitto": broker.proc.pid},
-        )
+        pids = {"subscriber": sub.pid, "mosquitto": broker.proc.pid}
+        info, sent = _drive(ws, broker, creds_dir, fleet_file, rate, seconds, prefix, pids)
         time.sleep(2)
         sub.stdin.close()
         sub.wait(120)
@@ -242,9 +153,9 @@ def baseline(
         got.setdefault(event_id, (ts, float(t)))
     sent_set = set(sent)
     recv = {e: v for e, v in got.items() if e in sent_set}
-    latencies = [(t - _ts(ts)) * 1000 for ts, t in recv.values()]
-    warm = info["started"] + min(5.0, seconds / 4)
-    in_window = sum(1 for _ts, t in recv.values() if warm <= t <= info["stopped"])
+    received_rate, latency = arrival_stats(
+        recv, info["started"], info["stopped"], min(5.0, seconds / 4)
+    )
     return {
         "rate": rate,
         "seconds": seconds,
@@ -252,15 +163,16 @@ def baseline(
         "offered_rate": info["offered_rate"],
         "received": len(recv),
         "lost": len(sent_set) - len(recv),
-        "received_rate": in_window / (info["stopped"] - warm),
+        "received_rate": received_rate,
         "cpu_cores": info["cpu_cores"],
-        **_stats(latencies),
+        **latency,
     }
 
 
 # The shipped config saves the broker's whole persistence file after every change (every queued
-# QoS-1 message); the variant saves once a second instead (FACTS.md: up to ~1 s of acknowledged
-# messages may be lost if the broker is SIGKILLed). Both are measured; the product ships "shipped".
+# QoS-1 message); the variant saves once a second instead (up to ~1 s of acknowledged messages
+# may be lost if the broker is SIGKILLed: docs/reliability.md). Both are measured; the product
+# ships "shipped".
 CONFIGS: dict[str, dict[str, str] | None] = {
     "shipped": None,
     "autosave-1s": {"autosave_on_changes": "false", "autosave_interval": "1"},
@@ -291,13 +203,7 @@ def sweep(
         creds, creds_dir = ws.credentials(fleet)
         broker = ws.broker(creds_dir, overrides)
         db = ws.base / "live.db"
-        backend = BackendProcess(
-            broker.port,
-            creds_dir,
-            f"sqlite:///{db}",
-            ws.base / "backend",
-            extra_env={"LIJIA_FLEET_FILE": str(fleet_file)},
-        ).start()
+        backend = ws.backend(broker.port, creds_dir, db, fleet_file).start()
         passing: list[int] = []
         try:
             for n, rate in enumerate(rates):
@@ -390,13 +296,7 @@ def profile_backend(parent: Path, devices: int, rate: float, seconds: float) -> 
         _creds, creds_dir = ws.credentials(fleet)
         broker = ws.broker(creds_dir, CONFIGS["autosave-1s"])
         db = ws.base / "live.db"
-        backend = BackendProcess(
-            broker.port,
-            creds_dir,
-            f"sqlite:///{db}",
-            ws.base / "backend",
-            extra_env={"LIJIA_FLEET_FILE": str(fleet_file)},
-        ).start()
+        backend = ws.backend(broker.port, creds_dir, db, fleet_file).start()
         try:
             assert backend.proc is not None
             raw = ws.base / "live-profile.txt"

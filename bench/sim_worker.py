@@ -31,6 +31,46 @@ def rss() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
+def say_connected(connected: int, of: int, t0: float, cpu0: float) -> None:
+    """The "connected" line: how many of how many, and the wall and CPU time since t0/cpu0."""
+    say(
+        event="connected",
+        connected=connected,
+        of=of,
+        connect_s=time.monotonic() - t0,
+        connect_cpu_s=time.process_time() - cpu0,
+        rss_mb=rss(),
+    )
+
+
+def say_held(
+    rss0: float,
+    t1: float,
+    cpu1: float,
+    connected: int,
+    of: int,
+    *,
+    published: int = 0,
+    events: int = 0,
+    errors: int = 0,
+    backlog: int = 0,
+) -> None:
+    """The "held" line: memory, CPU and publish rates over the hold that began at t1/cpu1."""
+    dt = time.monotonic() - t1
+    say(
+        event="held",
+        rss0_mb=rss0,
+        rss_mb=rss(),
+        cpu_cores=(time.process_time() - cpu1) / dt,
+        connected=connected,
+        of=of,
+        msgs_per_s=published / dt,
+        events_per_s=events / dt,
+        errors=errors,
+        backlog=backlog,
+    )
+
+
 # Resident memory after the imports, before any device exists: per-device memory is measured
 # from here (fleet file, credentials, behaviours, sessions, paho clients, buffers).
 RSS_BASE = rss()
@@ -50,16 +90,7 @@ def fleet_mode(port: int, creds_dir: Path, fleet_file: Path, hold: float, speed:
     deadline = t0 + 180
     while runner.phase == "connecting" and time.monotonic() < deadline:
         runner.tick()
-    connect_s = time.monotonic() - t0
-    connect_cpu = time.process_time() - cpu0
-    say(
-        event="connected",
-        connected=runner.stats.connected,
-        of=len(runner.sessions),
-        connect_s=connect_s,
-        connect_cpu_s=connect_cpu,
-        rss_mb=rss(),
-    )
+    say_connected(runner.stats.connected, len(runner.sessions), t0, cpu0)
     # Settle: the first telemetry of every device goes out at start.
     settle_end = time.monotonic() + min(3.0, hold)
     while time.monotonic() < settle_end:
@@ -69,19 +100,10 @@ def fleet_mode(port: int, creds_dir: Path, fleet_file: Path, hold: float, speed:
     end = t1 + hold
     while time.monotonic() < end:
         runner.tick()
-    dt = time.monotonic() - t1
-    say(
-        event="held",
-        rss0_mb=rss0,
-        rss_mb=rss(),
-        cpu_cores=(time.process_time() - cpu1) / dt,
-        connected=runner.stats.connected,
-        of=len(runner.sessions),
-        msgs_per_s=(runner.stats.published - published0) / dt,
-        events_per_s=(runner.stats.events - events0) / dt,
-        errors=runner.stats.errors,
-        backlog=runner.stats.backlog,
-    )
+    stats = runner.stats
+    say_held(rss0, t1, cpu1, stats.connected, len(runner.sessions),
+             published=stats.published - published0, events=stats.events - events0,
+             errors=stats.errors, backlog=stats.backlog)  # fmt: skip
     runner.shutdown()
 
 
@@ -119,32 +141,12 @@ def bare_mode(port: int, creds_dir: Path, fleet_file: Path, hold: float, _speed:
         del pending[: len(wave)]
         opened += len(wave)
         loop.run_once(0.01)
-    connect_s = time.monotonic() - t0
-    say(
-        event="connected",
-        connected=connected,
-        of=len(clients),
-        connect_s=connect_s,
-        connect_cpu_s=time.process_time() - cpu0,
-        rss_mb=rss(),
-    )
+    say_connected(connected, len(clients), t0, cpu0)
     t1, cpu1 = time.monotonic(), time.process_time()
     end = t1 + hold
     while time.monotonic() < end:
         loop.run_once(0.2)
-    dt = time.monotonic() - t1
-    say(
-        event="held",
-        rss0_mb=rss0,
-        rss_mb=rss(),
-        cpu_cores=(time.process_time() - cpu1) / dt,
-        connected=connected,
-        of=len(clients),
-        msgs_per_s=0.0,
-        events_per_s=0.0,
-        errors=0,
-        backlog=0,
-    )
+    say_held(rss0, t1, cpu1, connected, len(clients))
     for c in clients:
         c.disconnect()
     loop.run(until=lambda: not loop.selector.get_map() or time.monotonic() > end + 15)

@@ -5,19 +5,23 @@ Baseline: the same number of bare paho clients on the same MqttLoop, doing nothi
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import CpuSampler, Workspace, log, python_module, read_json_lines, terminating
+from bench.common import (
+    CpuSampler,
+    Workspace,
+    log,
+    python_module,
+    read_json_lines,
+    terminating,
+    wait_for_event,
+)
+from bench.targets import TARGET_DEVICES
 from stack.broker import BrokerProcess
-
-TARGET_DEVICES = 5_000
-TARGET_CORES = 1.0
-TARGET_MB = 100.0
 
 
 class BrokerClients:
@@ -62,16 +66,11 @@ def one(parent: Path, mode: str, n: int, hold: float, speed: float = 1.0) -> dic
         )
         with terminating(proc):
             reader = read_json_lines(proc, lines)
-            while not any(x.get("event") == "connected" for x in lines):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"simulator worker ({mode}, {n}) died")
-                time.sleep(0.1)
+            died = f"simulator worker ({mode}, {n}) died"
+            wait_for_event(proc, lines, "connected", died, 0.1)
             assert broker.proc is not None
             cpu = CpuSampler({"mosquitto": broker.proc.pid})
-            while not any(x.get("event") == "held" for x in lines):
-                if proc.poll() is not None:
-                    raise RuntimeError(f"simulator worker ({mode}, {n}) died")
-                time.sleep(0.1)
+            wait_for_event(proc, lines, "held", died, 0.1)
             broker_cores = cpu.cores()["mosquitto"]
             broker_seen = watch.value
             proc.wait(120)
@@ -131,7 +130,7 @@ def memory(parent: Path, n: int) -> dict[str, Any]:
 
 
 # 15 simulated minutes per real minute: about one message per device per second at the
-# morning rush (FACTS.md measured the loop at 5,000 devices × 1 Hz).
+# morning rush, the load of the one-core target for 5,000 devices (bench/targets.py).
 BUSY_SPEED = 15.0
 
 

@@ -14,7 +14,7 @@ from contracts.fleet import Fleet, load_fleet
 from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
-from tests.helpers import BackendProcess, PostgresServer
+from stack.processes import BackendProcess, PostgresServer
 
 _db_counter = itertools.count()
 

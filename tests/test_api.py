@@ -15,7 +15,8 @@ import pytest
 
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import API_KEY, READ_KEY, BackendProcess, DeviceClient, wait_until
+from stack.processes import API_KEY, READ_KEY, BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ import pytest
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import BackendProcess, DeviceClient, wait_until
+from stack.processes import BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from backend.config import Settings
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import BackendProcess, DeviceClient, wait_until
+from stack.processes import BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ import pytest
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import API_KEY, ROOT, BackendProcess, DeviceClient, wait_until
+from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from psycopg import sql
 from contracts.fleet import Fleet, load_fleet
 from stack.broker import BROKER_CONFIG_DIR, BrokerProcess, mosquitto_binary
 from stack.ports import free_port
-from tests.helpers import ROOT, PostgresServer, postgres_bin, wait_until
+from stack.processes import ROOT, PostgresServer, postgres_bin, wait_until
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"

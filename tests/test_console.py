@@ -23,7 +23,8 @@ from contracts.validation import validate_data
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import API_KEY, READ_KEY, ROOT, BackendProcess, DeviceClient, wait_until
+from stack.processes import API_KEY, READ_KEY, ROOT, BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -33,7 +33,7 @@ from devices.street import Street
 from stack import credentials
 from stack.__main__ import app as stack_cli
 from stack.broker import BrokerProcess
-from tests.helpers import ROOT, BackendProcess, wait_until
+from stack.processes import ROOT, BackendProcess, wait_until
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC) - CHINA  # Monday 00:00 in Chongqing
 

@@ -22,7 +22,7 @@ import pytest
 from devices.daily import CHONGQING
 from scenarios.model import load_scenario, needs_street, shipped
 from stack.broker import BrokerProcess
-from tests.helpers import API_KEY, ROOT, BackendProcess, Simulator, clean_env, wait_until
+from stack.processes import API_KEY, ROOT, BackendProcess, Simulator, clean_env, wait_until
 
 pytestmark = pytest.mark.integration
 

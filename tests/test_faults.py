@@ -29,7 +29,8 @@ from devices.session import BrokerAddress, DeviceSession, FleetStats
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
 from stack.ports import free_port
-from tests.helpers import BackendProcess, DeviceClient, PostgresServer, wait_until
+from stack.processes import BackendProcess, PostgresServer, wait_until
+from tests.helpers import DeviceClient
 from tests.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration

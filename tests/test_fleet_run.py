@@ -43,7 +43,7 @@ from devices import daily
 from devices.street import Street
 from stack import credentials
 from stack.broker import BrokerProcess
-from tests.helpers import ROOT, BackendProcess, Simulator, clean_env, wait_until
+from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from contracts.envelope import Envelope
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import BackendProcess, DeviceClient, wait_until
+from stack.processes import BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,8 @@ from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import BackendProcess, DeviceClient, wait_until
+from stack.processes import BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 

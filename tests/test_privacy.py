@@ -17,7 +17,7 @@ import backend.models  # noqa: F401  (registers the tables)
 from contracts.fleet import load_fleet
 from devices.population import Population
 from stack.broker import BrokerProcess
-from tests.helpers import ROOT, BackendProcess, wait_until
+from stack.processes import ROOT, BackendProcess, wait_until
 
 # Column names that would hold what must never be stored: a person's name, an image, biometrics.
 FORBIDDEN = re.compile(r"(^|_)(name|image|photo|picture|face|template|biometric|phone|id_card)")

@@ -10,7 +10,8 @@ import pytest
 
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import BackendProcess, DeviceClient, PostgresServer, wait_until
+from stack.processes import BackendProcess, PostgresServer, wait_until
+from tests.helpers import DeviceClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

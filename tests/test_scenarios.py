@@ -27,7 +27,8 @@ from scenarios.model import (
 )
 from stack.broker import BrokerProcess
 from stack.credentials import Credentials
-from tests.helpers import API_KEY, ROOT, BackendProcess, DeviceClient, wait_until
+from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
+from tests.helpers import DeviceClient
 
 
 @pytest.fixture

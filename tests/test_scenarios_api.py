@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from scenarios.model import load_scenario, shipped
-from tests.helpers import READ_KEY, BackendProcess, wait_until
+from stack.processes import READ_KEY, BackendProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT, wait_until
+from stack.processes import ROOT, wait_until
 
 pytestmark = pytest.mark.integration
 
