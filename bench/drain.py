@@ -16,6 +16,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.credentials import Credentials
 from bench import profile
 from bench.common import (
     ConfiguredBroker,
@@ -30,7 +31,6 @@ from contracts.fleet import Fleet
 from contracts.topics import Topic
 from contracts.validation import dumps
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 from tests.helpers import BackendProcess, wait_until
 

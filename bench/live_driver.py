@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.credentials import load as load_credentials
 from bench.common import emission_pool
 from contracts.envelope import Envelope
 from contracts.fleet import load_fleet
@@ -23,7 +24,6 @@ from devices.clock import SimClock
 from devices.loop import MqttLoop, raise_fd_limit
 from devices.session import BrokerAddress, DeviceSession, FleetStats
 from devices.street import Street
-from stack.credentials import load as load_credentials
 
 
 def say(**kw: Any) -> None:

@@ -16,11 +16,11 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.credentials import load as load_credentials
 from contracts.fleet import load_fleet
 from devices.loop import MqttLoop, raise_fd_limit
 from devices.runner import FleetRunner
 from devices.session import BrokerAddress
-from stack.credentials import load as load_credentials
 
 
 def say(**kw: Any) -> None:

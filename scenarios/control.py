@@ -11,6 +11,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
+from adapters import credentials
 from contracts.envelope import new_id
 from contracts.fleet import load_fleet
 from contracts.simulation import (
@@ -23,7 +24,6 @@ from contracts.simulation import (
     resolve,
 )
 from scenarios.wire import Connection, ScenarioError, open_session
-from stack import credentials
 
 ACK_TIMEOUT_S = 10.0
 

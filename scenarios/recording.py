@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
+from adapters import credentials
 from contracts.topics import Channel, Topic, TopicError, subscription
 from scenarios.wire import Connection, DevicePublishers, ScenarioError, open_session
-from stack import credentials
 
 RECORDED_CHANNELS = (Channel.EVENTS, Channel.TELEMETRY, Channel.STATE, Channel.COMMAND_RESULTS)
 

@@ -17,12 +17,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
+from adapters import credentials
 from contracts.catalogue import get_kind
 from contracts.envelope import TELEMETRY_TYPE, Envelope, new_id
 from contracts.fleet import DEFAULT_FLEET, load_fleet
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, check_unicode, dumps, validate_data
-from stack import credentials
 
 
 class ScenarioError(RuntimeError):

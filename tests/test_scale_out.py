@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from tests.helpers import BackendProcess, DeviceClient, PostgresServer, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
