@@ -91,7 +91,7 @@ def record(
     count = 0
     subscribed = threading.Event()
 
-    def on_msg(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def on_msg(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         nonlocal count
         item = Recorded(datetime.now(UTC), msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
         with lock:
