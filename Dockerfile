@@ -24,6 +24,7 @@ WORKDIR /app
 # The code stays owned by root: the services cannot modify what they run.
 COPY pyproject.toml README.md ./
 COPY contracts/ contracts/
+COPY adapters/ adapters/
 COPY devices/ devices/
 COPY backend/ backend/
 COPY ui/ ui/

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from adapters import credentials
 from contracts.fleet import DEFAULT_FLEET
 
 Scope = Literal["read", "operate", "admin"]
@@ -83,9 +84,7 @@ class Settings(BaseSettings):
     def backend_password(self) -> str:
         if self.mqtt_password.get_secret_value():
             return self.mqtt_password.get_secret_value()
-        from stack.credentials import load
-
-        return load(self.credentials_dir).backend_password
+        return credentials.load(self.credentials_dir).backend_password
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +71,3 @@ def provision(engine: Engine, fleet: Fleet) -> None:
             row.x, row.y = spec.position.x, spec.position.y
             session.add(row)
         session.commit()
-
-
-def session_scope(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as session:
-        yield session

@@ -1,45 +1,51 @@
-"""Building paho clients for the backend: protocol, credentials and persistent-session options."""
+"""The backend's paho clients: its settings (user, protocol, session expiry) on adapters.mqtt."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+from adapters.mqtt import (
+    Backoff,
+    ConnectOptions,
+    OnConnect,
+    OnDisconnect,
+    OnMessage,
+    connect_options,
+)
+from adapters.mqtt import make_client as new_client
 from backend.config import Settings
 
+# The backend's sessions run on paho's network thread (loop_start): 1 s, doubling up to 10 s.
+RECONNECT_FIRST_S = 1
+RECONNECT_CAP_S = 10
 
-def protocol(settings: Settings) -> MQTTProtocolVersion:
-    return mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311
 
-
-def make_client(settings: Settings, client_id: str, *, persistent: bool) -> mqtt.Client:
-    proto = protocol(settings)
-    kwargs: dict[str, Any] = {}
-    if proto == mqtt.MQTTv311:
-        kwargs["clean_session"] = not persistent
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=proto,
+def make_client(
+    settings: Settings,
+    client_id: str,
+    *,
+    persistent: bool,
+    on_connect: OnConnect | None = None,
+    on_disconnect: OnDisconnect | None = None,
+    on_message: OnMessage | None = None,
+) -> mqtt.Client:
+    """A persistent client acknowledges by hand (after the commit: backend/ingest.py)."""
+    return new_client(
+        client_id,
+        settings.mqtt_username,
+        settings.backend_password(),
+        protocol=settings.mqtt_protocol,
+        persistent=persistent,
         manual_ack=persistent,
-        **kwargs,
+        on_connect=on_connect,
+        on_disconnect=on_disconnect,
+        on_message=on_message,
+        reconnect=Backoff(RECONNECT_FIRST_S, RECONNECT_CAP_S),
     )
-    client.username_pw_set(settings.mqtt_username, settings.backend_password())
-    client.reconnect_delay_set(min_delay=1, max_delay=10)
-    return client
 
 
-def connect_kwargs(settings: Settings, *, persistent: bool) -> dict[str, Any]:
-    """paho's MQTT 5 default (clean_start=True, no expiry) wipes our queued session on every
-    connect (FACTS.md); a persistent consumer asks for clean_start=False and an expiry."""
-    if protocol(settings) != mqtt.MQTTv5:
-        return {}
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    if persistent:
-        props.SessionExpiryInterval = settings.session_expiry_s
-        return {"clean_start": False, "properties": props}
-    return {"clean_start": True}
+def connect_kwargs(settings: Settings, *, persistent: bool) -> ConnectOptions:
+    """Session options for `connect_async`: see adapters.mqtt.connect_options."""
+    return connect_options(
+        settings.mqtt_protocol, persistent=persistent, session_expiry_s=settings.session_expiry_s
+    )

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from backend.config import Settings
@@ -25,12 +26,14 @@ class Publisher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Its own client id: reusing the ingest id would kick the ingest session off the broker.
-        self.client = make_client(
-            settings, f"lijia-backend-out-{uuid.uuid4().hex[:8]}", persistent=False
-        )
         self.connected = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        self.client = make_client(
+            settings,
+            f"lijia-backend-out-{uuid.uuid4().hex[:8]}",
+            persistent=False,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+        )
 
     def start(self) -> None:
         self.client.connect_async(
@@ -45,13 +48,27 @@ class Publisher:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+    def _on_connect(
+        self,
+        _c: mqtt.Client,
+        _u: Any,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if reason.is_failure:
             log.error("broker refused publisher connection: %s", reason)
         else:
             self.connected.set()
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _r: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(
+        self,
+        _c: mqtt.Client,
+        _u: Any,
+        _f: mqtt.DisconnectFlags,
+        _r: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         self.connected.clear()
 
     def publish(self, topic: Topic, payload: bytes, timeout: float = 5.0) -> None:

@@ -10,12 +10,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.credentials import Credentials
 from bench.common import emission_pool
 from contracts.envelope import Envelope, new_id
 from contracts.fleet import Fleet
 from contracts.topics import Topic
 from contracts.validation import dumps
-from stack.credentials import Credentials
 from stack.processes import wait_until
 
 

@@ -28,9 +28,9 @@ from typing import Any
 import psutil
 import yaml
 
+from adapters import credentials
 from contracts.fleet import Fleet, load_fleet
 from devices.behaviour import Emission
-from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import BackendProcess, stop_child

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from adapters.credentials import Credentials
 from bench import profile
 from bench.backlog import backlog_devices, build_backlog, publish_backlog
 from bench.common import (
@@ -24,7 +25,6 @@ from bench.common import (
     python_module,
 )
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 
 # Only while pre-filling: the shipped `autosave_on_changes true` + `autosave_interval 1` rewrites

@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.credentials import load as load_credentials
+from adapters.limits import raise_fd_limit
 from bench.common import emission_pool
 from contracts.envelope import Envelope
 from contracts.fleet import load_fleet
 from contracts.validation import dumps
 from devices.clock import SimClock
-from devices.loop import MqttLoop, raise_fd_limit
+from devices.loop import MqttLoop
 from devices.session import BrokerAddress, DeviceSession, FleetStats
 from devices.street import Street
-from stack.credentials import load as load_credentials
 
 
 def say(**kw: Any) -> None:

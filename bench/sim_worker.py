@@ -16,11 +16,12 @@ import paho.mqtt.client as mqtt
 import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.credentials import load as load_credentials
+from adapters.limits import raise_fd_limit
 from contracts.fleet import load_fleet
-from devices.loop import MqttLoop, raise_fd_limit
+from devices.loop import MqttLoop
 from devices.runner import FleetRunner
 from devices.session import BrokerAddress
-from stack.credentials import load as load_credentials
 
 
 def say(**kw: Any) -> None:

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from adapters.mqtt import Backoff, make_client
 from contracts.envelope import new_id
 from contracts.simulation import (
     ACK_TOPIC,
@@ -50,16 +51,19 @@ class SimulatorControl:
         self.sessions = {s.device_id: (i, s) for i, s in enumerate(runner.sessions)}
         self._generation: dict[tuple[str, str], int] = {}
         self.applied = 0
-        proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.name, protocol=proto)
-        self.client.username_pw_set(SIMULATOR_USER, password)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
+        self.client = make_client(
+            self.name,
+            SIMULATOR_USER,
+            password,
+            protocol=broker.protocol,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+        )
         self.client.message_callback_add(CONTROL_TOPIC, self._on_control)
         self.broker = broker
         self.loop = runner.loop
         self.closing = False
-        self._backoff = 0.5
+        self.backoff = Backoff()
         self.loop.attach(self.client)
 
     # -- session -----------------------------------------------------------------------------
@@ -76,17 +80,30 @@ class SimulatorControl:
             self._retry()
 
     def _retry(self) -> None:
-        self.loop.call_later(self._backoff, self._reconnect)
-        self._backoff = min(self._backoff * 2, 10.0)
+        self.loop.call_later(self.backoff.next(), self._reconnect)
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _u: Any,
+        _f: mqtt.ConnectFlags,
+        rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if rc.is_failure:
             log.error("broker refused the simulator's control session: %s", rc)
             return
-        self._backoff = 0.5
+        self.backoff.reset()
         client.subscribe(CONTROL_TOPIC, qos=1)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(
+        self,
+        _c: mqtt.Client,
+        _u: Any,
+        _f: mqtt.DisconnectFlags,
+        _rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if not self.closing:
             self._retry()
 
@@ -96,7 +113,7 @@ class SimulatorControl:
         self.loop.detach(self.client)
 
     # -- actions -----------------------------------------------------------------------------
-    def _on_control(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_control(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             control = Control.model_validate_json(msg.payload)
         except ValidationError as exc:

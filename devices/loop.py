@@ -10,7 +10,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import resource
 import selectors
 import threading
 import time
@@ -22,26 +21,6 @@ import paho.mqtt.client as mqtt
 log = logging.getLogger(__name__)
 
 MISC_INTERVAL_S = 1.0
-
-
-def raise_fd_limit(want: int) -> int:
-    """Raise this process's soft limit on open files towards `want` (at most the hard limit).
-
-    Every device holds one socket, so 5,000 devices need more than the usual soft limit of
-    1,024; children (a broker started from here) inherit the new limit. Returns the limit now.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-        if target > soft:
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-                soft = target
-            except (ValueError, OSError):
-                log.warning("could not raise the open-files limit from %d to %d", soft, target)
-    if soft != resource.RLIM_INFINITY and soft < want:
-        log.warning("open-files limit %d is below the %d this street needs (ulimit -n)", soft, want)
-    return int(soft)
 
 
 class MqttLoop:

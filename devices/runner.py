@@ -38,15 +38,16 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
+from adapters.credentials import load as load_credentials
+from adapters.limits import raise_fd_limit
 from contracts.fleet import Fleet
 from devices.clock import SimClock, speed_label
 from devices.control import SimulatorControl
 from devices.daily import CHONGQING
-from devices.loop import MqttLoop, raise_fd_limit
+from devices.loop import MqttLoop
 from devices.session import BrokerAddress, DeviceSession, FleetStats
 from devices.street import Street
 from devices.street import device_rng as device_rng  # where tests and bench import it from
-from stack.credentials import load as load_credentials
 
 log = logging.getLogger(__name__)
 

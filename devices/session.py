@@ -13,10 +13,11 @@ from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from adapters.mqtt import Backoff, make_client
 from contracts.catalogue import get_kind
 from contracts.envelope import (
     COMMAND_RESULT_TYPE,
@@ -115,21 +116,22 @@ class DeviceSession:
         self.now = now or clock.now
         # False while the runner has not started the behaviour yet: commands are turned down.
         self.ready = True
-        self._backoff = 0.5
+        self.backoff = Backoff()
         self._attempt = 0  # the newest scheduled connection attempt (see _reconnect_in)
         self.connecting = False  # connect() was called: attempts are under way
-        proto = mqtt.MQTTv5 if broker.protocol == "5" else mqtt.MQTTv311
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"dev-{self.device_id}", protocol=proto
-        )
         # The user name is the device id: the broker's ACL (%u) confines the device to its topics.
-        self.client.username_pw_set(self.device_id, password)
+        self.client = make_client(
+            f"dev-{self.device_id}",
+            self.device_id,
+            password,
+            protocol=broker.protocol,
+            max_queued=10_000,
+            on_connect=self._on_connect,
+            on_disconnect=self._on_disconnect,
+            on_publish=self._on_publish,
+        )
         will = Availability(status="offline", reason="last-will")
         self.client.will_set(str(self.topic(Channel.STATE)), dumps(will), qos=1, retain=True)
-        self.client.max_queued_messages_set(10_000)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
         self.client.message_callback_add(str(self.topic(Channel.COMMANDS)), self._on_command)
         loop.attach(self.client)
 
@@ -166,10 +168,16 @@ class DeviceSession:
             self.client.reconnect()
         except OSError:
             self._settle()
-            self._reconnect_in(self._backoff)
-            self._backoff = min(self._backoff * 2, 10.0)
+            self._reconnect_in(self.backoff.next())
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _u: Any,
+        _f: mqtt.ConnectFlags,
+        rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         self._settle()
         if rc.is_failure:
             if self.device_id not in self.stats.refused:
@@ -181,7 +189,7 @@ class DeviceSession:
             # A drill took the device off while this connection was on its way: it goes again.
             self._cut_link()
             return
-        self._backoff = 0.5
+        self.backoff.reset()
         self.refused = False
         self.stats.refused.discard(self.device_id)
         self.online = True
@@ -199,14 +207,20 @@ class DeviceSession:
         self._resending = False
         client.subscribe(str(self.topic(Channel.COMMANDS)), qos=1)
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, _rc: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(
+        self,
+        _c: mqtt.Client,
+        _u: Any,
+        _f: mqtt.DisconnectFlags,
+        _rc: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if self.online:
             self.stats.connected -= 1
             self.stats.backlog -= self.pending
         self.online = False
         if not self.closing:
-            self._reconnect_in(self._backoff)
-            self._backoff = min(self._backoff * 2, 10.0)
+            self._reconnect_in(self.backoff.next())
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Clean shutdown: say so on the state topic (no Last Will), then disconnect.
@@ -256,7 +270,9 @@ class DeviceSession:
                     self.stats.backlog += 1
         return info
 
-    def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
+    def _on_publish(
+        self, _c: mqtt.Client, _u: Any, mid: int, rc: ReasonCode, _p: Properties | None
+    ) -> None:
         # Called once per QoS 1 message, when its PUBACK arrives (so only while online).
         self.outbox.acked(mid, accepted=not rc.is_failure)
         self.pending -= 1
@@ -365,7 +381,7 @@ class DeviceSession:
         self.seq += 1
         self._publish(Channel.COMMAND_RESULTS, dumps(env))
 
-    def _on_command(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_command(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             self.stats.commands += 1
             try:

@@ -9,10 +9,13 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
+from adapters import credentials
+from adapters.fleet import device_kinds
 from contracts.envelope import new_id
-from contracts.fleet import load_fleet
 from contracts.simulation import (
     ACK_TOPIC,
     CONTROL_TOPIC,
@@ -23,7 +26,6 @@ from contracts.simulation import (
     resolve,
 )
 from scenarios.wire import Connection, ScenarioError, open_session
-from stack import credentials
 
 ACK_TIMEOUT_S = 10.0
 
@@ -42,8 +44,7 @@ class SimulatorLink:
 
     def street(self) -> dict[str, str]:
         if self._street is None:
-            fleet = load_fleet(self.conn.fleet_file, self.conn.fleet_size)
-            self._street = {d.id: d.kind for d in fleet.devices}
+            self._street = device_kinds(self.conn.fleet_file, self.conn.fleet_size)
         return self._street
 
     def resolve(self, target: Target) -> list[str]:
@@ -64,7 +65,7 @@ class SimulatorLink:
             where = self.conn.credentials_dir
             raise ScenarioError(f"cannot read credentials in {where}: {exc}") from None
 
-        def on_ack(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        def on_ack(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
             try:
                 ack = ControlAck.model_validate_json(msg.payload)
             except ValidationError:
@@ -73,9 +74,15 @@ class SimulatorLink:
                 if ack.id in self._acks:
                     self._acks[ack.id].append(ack)
 
-        def on_subscribed(_c: Any, _u: Any, _mid: int, codes: list[Any], _p: Any) -> None:
+        def on_subscribed(
+            _c: mqtt.Client,
+            _u: Any,
+            _mid: int,
+            codes: list[ReasonCode],
+            _p: Properties | None,
+        ) -> None:
             # A refused subscription (ACL) would make every drill look unanswered: say so.
-            if any(getattr(code, "is_failure", False) for code in codes):
+            if any(code.is_failure for code in codes):
                 self._refused = "the broker refused the subscription to the drill answers"
             self._subscribed.set()
 

@@ -24,9 +24,9 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
+from adapters import credentials
 from contracts.topics import Channel, Topic, TopicError, subscription
 from scenarios.wire import Connection, DevicePublishers, ScenarioError, open_session
-from stack import credentials
 
 RECORDED_CHANNELS = (Channel.EVENTS, Channel.TELEMETRY, Channel.STATE, Channel.COMMAND_RESULTS)
 
@@ -91,7 +91,7 @@ def record(
     count = 0
     subscribed = threading.Event()
 
-    def on_msg(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def on_msg(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         nonlocal count
         item = Recorded(datetime.now(UTC), msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
         with lock:

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters import credentials
+from adapters.fleet import device_kinds
+from adapters.mqtt import make_client
 from contracts.envelope import TELEMETRY_TYPE, Envelope
-from contracts.fleet import DEFAULT_FLEET, load_fleet
+from contracts.fleet import DEFAULT_FLEET
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, dumps
-from stack import credentials
 
 
 class ScenarioError(RuntimeError):
@@ -106,18 +109,16 @@ def open_session(
 ) -> mqtt.Client:
     """A clean MQTT session with its network thread running, once the broker has accepted it
     (ScenarioError otherwise). `on_connected` runs on every (re)connection: subscribe there."""
-    v5 = conn.protocol == "5"
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-    )
-    client.username_pw_set(username, password)
-    client.max_inflight_messages_set(100)
     refused: list[str] = []
     ready = threading.Event()
 
-    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+    def on_connect(
+        c: mqtt.Client,
+        _u: Any,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
+    ) -> None:
         if reason.is_failure:
             refused.append(str(reason))
             return
@@ -125,7 +126,14 @@ def open_session(
             on_connected(c)
         ready.set()
 
-    client.on_connect = on_connect
+    client = make_client(
+        client_id,
+        username,
+        password,
+        protocol=conn.protocol,
+        max_inflight=100,
+        on_connect=on_connect,
+    )
     try:
         client.connect(conn.host, conn.port, keepalive=30)
     except OSError as exc:
@@ -153,8 +161,7 @@ class DevicePublishers:
 
     def kind_of(self, device_id: str) -> str:
         if self._kinds is None:
-            fleet = load_fleet(self.conn.fleet_file, self.conn.fleet_size)
-            self._kinds = {d.id: d.kind for d in fleet.devices}
+            self._kinds = device_kinds(self.conn.fleet_file, self.conn.fleet_size)
         try:
             return self._kinds[device_id]
         except KeyError:

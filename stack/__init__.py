@@ -1,1 +1,1 @@
-"""Running the street as local processes: credentials, broker, and the one-command launcher."""
+"""Running the street as local processes: the broker and the one-command launcher."""

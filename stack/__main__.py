@@ -16,10 +16,10 @@ from typing import Annotated
 import httpx
 import typer
 
+from adapters import credentials
+from adapters.limits import raise_fd_limit
 from contracts.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from devices.clock import parse_speed
-from devices.loop import raise_fd_limit
-from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port, port_is_free
 

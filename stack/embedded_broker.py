@@ -25,8 +25,8 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
+from adapters.credentials import PBKDF2_ITERATIONS
 from stack.acl import Acl, load_acl, may_publish, may_receive, may_subscribe
-from stack.credentials import PBKDF2_ITERATIONS
 
 # A fixed name: run with `python -m`, __name__ would be "__main__".
 log = logging.getLogger("stack.embedded_broker")

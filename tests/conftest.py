@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters import credentials
 from contracts.fleet import Fleet, load_fleet
-from stack import credentials
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer

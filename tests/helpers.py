@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.mqtt import Backoff, make_client
 from contracts.envelope import Envelope, new_id
 from contracts.topics import Channel, Topic
 from contracts.validation import dumps
@@ -28,14 +28,14 @@ class DeviceClient:
         keepalive: int = 60,
     ) -> None:
         self.device_id, self.kind, self.seq = device_id, kind, 0
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"test-{device_id}-{time.monotonic_ns()}",
-            protocol=mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311,
+        self.client = make_client(
+            f"test-{device_id}-{time.monotonic_ns()}",
+            device_id,
+            password,
+            protocol="5" if protocol == 5 else "3.1.1",
+            max_inflight=100,
+            reconnect=Backoff(1, 2),
         )
-        self.client.username_pw_set(device_id, password)
-        self.client.max_inflight_messages_set(100)
-        self.client.reconnect_delay_set(1, 2)
         self.client.connect("127.0.0.1", port, keepalive=keepalive)
         self.client.loop_start()
         wait_until(self.client.is_connected, timeout=10)

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import API_KEY, READ_KEY, BackendProcess, wait_until
 from tests.helpers import DeviceClient
 

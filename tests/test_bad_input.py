@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient

@@ -10,9 +10,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters.credentials import Credentials
 from backend.config import Settings
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
 from tests.helpers import DeviceClient

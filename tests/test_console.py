@@ -16,12 +16,12 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from adapters.credentials import Credentials
 from contracts.catalogue import get_kind
 from contracts.envelope import TELEMETRY_TYPE
 from contracts.topics import Channel
 from contracts.validation import validate_data
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 from stack.processes import API_KEY, READ_KEY, ROOT, BackendProcess, wait_until
 from tests.helpers import DeviceClient

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from adapters import credentials
 from backend.config import get_settings
 from contracts.catalogue import get_kind
 from contracts.envelope import Command
@@ -30,7 +31,6 @@ from devices.kinds.gate import CHINA, GateBehaviour
 from devices.population import Population
 from devices.runner import device_rng
 from devices.street import Street
-from stack import credentials
 from stack.__main__ import app as stack_cli
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, wait_until

@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters import credentials
 from contracts.fleet import Fleet, parse_fleet
-from stack import credentials
 from stack.acl import (
     AclError,
     filter_covers,

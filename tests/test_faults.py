@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from adapters.credentials import Credentials
 from contracts.fleet import load_fleet
 from contracts.kinds.gate import EntryGranted
 from contracts.topics import Channel
@@ -27,7 +28,6 @@ from devices.population import Population
 from devices.runner import device_rng
 from devices.session import BrokerAddress, DeviceSession, FleetStats
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer, wait_until
 from tests.helpers import DeviceClient

@@ -37,11 +37,11 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from adapters import credentials
 from contracts.envelope import Envelope
 from contracts.fleet import FLEET_SIZE_ENV, Fleet, load_fleet
 from devices import daily
 from devices.street import Street
-from stack import credentials
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
 

@@ -13,9 +13,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters.credentials import Credentials
 from contracts.envelope import Envelope
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from adapters.credentials import Credentials
 from backend.db import init_db, make_engine, provision
 from backend.ingest import Incoming, Registry, write_batch
 from backend.maintenance import purge_personal
@@ -19,7 +20,6 @@ from backend.models import Event, StatHourly, table
 from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient
 

@@ -28,6 +28,8 @@ from devices.session import BrokerAddress, DeviceSession, FleetStats
 OK = ReasonCode(PacketTypes.PUBACK, "Success")
 REFUSED = ReasonCode(PacketTypes.PUBACK, "Not authorized")
 CONNECTED = ReasonCode(PacketTypes.CONNACK, "Success")
+FRESH = mqtt.ConnectFlags(session_present=False)
+LOST = mqtt.DisconnectFlags(is_disconnect_packet_from_server=False)
 
 
 class FakeClock:
@@ -131,7 +133,7 @@ def test_device_session_publishes_its_acknowledged_window_again_after_a_reconnec
     session.client.subscribe = lambda *a, **k: (mqtt.MQTT_ERR_SUCCESS, 1)  # type: ignore[method-assign]
     client = session.client
 
-    session._on_connect(client, None, None, CONNECTED, None)
+    session._on_connect(client, None, FRESH, CONNECTED, None)
     granted = Emission(Channel.EVENTS, "entry-granted", EntryGranted(method="card"))
     envs = [session.emit(granted, datetime.now(UTC)) for _ in range(3)]
     assert len(wire.sent) == 4  # online state + 3 events, mids 1..4
@@ -140,10 +142,10 @@ def test_device_session_publishes_its_acknowledged_window_again_after_a_reconnec
     assert session.pending == 1 and stats.backlog == 1
 
     # The broker dies (socket closed); the device reconnects.
-    session._on_disconnect(client, None, None, OK, None)
+    session._on_disconnect(client, None, LOST, OK, None)
     assert stats.connected == 0
     before = len(wire.sent)
-    session._on_connect(client, None, None, CONNECTED, None)
+    session._on_connect(client, None, FRESH, CONNECTED, None)
     again = wire.sent[before:]
     assert again[0][0].endswith("/state")  # "online" first, then the window, same bytes
     resent = [Envelope.model_validate_json(data) for _, data in again[1:]]
@@ -155,7 +157,7 @@ def test_device_session_publishes_its_acknowledged_window_again_after_a_reconnec
     assert session.outbox.resent == 2 and stats.resent == 2  # the fleet's status line
 
     # A second reconnect before the copies are acknowledged sends nothing again (paho does).
-    session._on_disconnect(client, None, None, OK, None)
+    session._on_disconnect(client, None, LOST, OK, None)
     before = len(wire.sent)
-    session._on_connect(client, None, None, CONNECTED, None)
+    session._on_connect(client, None, FRESH, CONNECTED, None)
     assert len(wire.sent) == before + 1  # only "online"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import BackendProcess, PostgresServer, wait_until
 from tests.helpers import DeviceClient
 

@@ -16,6 +16,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
+from adapters.credentials import Credentials
 from contracts.topics import Channel
 from scenarios.model import (
     SCHEMA_PATH,
@@ -26,7 +27,6 @@ from scenarios.model import (
     shipped,
 )
 from stack.broker import BrokerProcess
-from stack.credentials import Credentials
 from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
 from tests.helpers import DeviceClient
 

@@ -197,8 +197,8 @@ def ingest(res: Results) -> list[str]:
         "(`Envelope.model_validate_json`, about 7 µs a message against 15 µs for `json.loads` "
         "plus `model_validate`, measured while making these changes), keeping the present path "
         "for messages that fail, so that every refusal keeps its reason.",
-        "3. `backend/store.py` `_insert_ignore`: the rows through the driver's own executemany "
-        "with parameters prepared once, instead of SQLAlchemy's per-row processing "
+        "3. `backend/ingest/persist.py` `_insert_ignore`: the rows through the driver's own "
+        "executemany with parameters prepared once, instead of SQLAlchemy's per-row processing "
         "(dialect-specific code for SQLite and PostgreSQL).",
         "",
     ]

@@ -131,7 +131,7 @@ LIVE = "\n".join(
 SIMULATOR = Template(
     "Each size is a fresh Mosquitto (shipped config) and a fresh worker process "
     "(`bench/sim_worker.py`) running the product's `FleetRunner` on `Fleet.scaled(n)` "
-    "(the default mix), with a credential per device (`stack.credentials.generate`) and "
+    "(the default mix), with a credential per device (`adapters.credentials.generate`) and "
     "`RLIMIT_NOFILE` raised for the worker and the broker. The simulated clock starts on a "
     "Monday 08:00 in Chongqing. x$speed ($speed simulated seconds per real second) makes the "
     "street publish about one message per device per second, the load at which the one-core "
