@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from adapters.fleet import device_kinds
 from backend.config import Settings
-from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from scenarios.expectations import Verdict
 from scenarios.model import Scenario, load_scenario, shipped
@@ -136,8 +136,7 @@ class ScenarioJobs:
 
     def kind_of(self, device_id: str) -> str | None:
         if self._kinds is None:
-            fleet = load_fleet(self.settings.fleet_file, self.settings.fleet_size)
-            self._kinds = {d.id: d.kind for d in fleet.devices}
+            self._kinds = device_kinds(self.settings.fleet_file, self.settings.fleet_size)
         return self._kinds.get(device_id)
 
     def check_payloads(self, scenario: Scenario) -> list[tuple[list[str | int], str]]:
