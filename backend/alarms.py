@@ -22,12 +22,12 @@ from contracts.alarms import (
     BurstRule,
     DeadlineRule,
     EventRule,
-    Severity,
     TelemetryRule,
     compare,
     matches,
 )
 from contracts.catalogue import load_builtin_kinds
+from contracts.vocabulary import Severity
 
 log = logging.getLogger(__name__)
 

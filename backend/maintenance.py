@@ -8,29 +8,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 
+from backend import commands
 from backend.alarms import AlarmChange, AlarmEngine
-from backend.models import CommandRecord, Device, Event, table
+from backend.models import Device, Event, table
 from contracts.catalogue import load_builtin_kinds
 
 log = logging.getLogger(__name__)
 
-OPEN_COMMAND_STATUSES = ("pending", "sent", "accepted")
-
 
 def expire_commands(engine: Engine, timeout_s: float) -> int:
     """Commands with no final answer within the timeout end as timed-out."""
-    now = datetime.now(UTC)
-    cmd = table(CommandRecord).c
     with engine.begin() as conn:
-        res = conn.execute(
-            update(table(CommandRecord))
-            .where(
-                cmd.status.in_(OPEN_COMMAND_STATUSES),
-                cmd.created_at < now - timedelta(seconds=timeout_s),
-            )
-            .values(status="timed-out", reason="no result from the device in time", updated_at=now)
-        )
-    return int(res.rowcount or 0)
+        return commands.expire(conn, timeout_s)
 
 
 def mark_silent(engine: Engine, silent_after_s: float) -> list[str]:

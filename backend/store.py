@@ -13,8 +13,9 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from backend import commands
 from backend.alarms import AlarmChange, AlarmEngine, Observed
-from backend.models import CommandRecord, DeadLetter, Device, Event, StatHourly, table
+from backend.models import DeadLetter, Device, Event, StatHourly, table
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import CommandResult, Envelope
 from contracts.topics import Channel
@@ -25,13 +26,6 @@ log = logging.getLogger(__name__)
 EVENT, DEVICE = table(Event), table(Device)
 # Twin UPDATE statements by the set of columns they change, built once (a handful of sets).
 _TWIN_UPDATES: dict[tuple[str, ...], Any] = {}
-
-RESULT_TO_STATUS = {
-    "accepted": "accepted",
-    "done": "succeeded",
-    "rejected": "rejected",
-    "failed": "failed",
-}
 
 
 @dataclass(frozen=True)
@@ -353,12 +347,6 @@ def write_batch(
             ]
             result.alarm_changes += alarms.observe(conn, observed)
         result.new_events = fresh
-        cmd: Any = table(CommandRecord)
-        for env, res in results:
-            conn.execute(
-                update(cmd)
-                .where(cmd.c.command_id == res.command_id, cmd.c.device_id == env.device_id)
-                .values(status=RESULT_TO_STATUS[res.status], reason=res.reason, updated_at=env.ts)
-            )
+        commands.apply_results(conn, [(env.device_id, res, env.ts) for env, res in results])
     result.dead_lettered = len(dead)
     return result

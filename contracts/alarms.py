@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Severity = Literal["critical", "major", "minor", "warning"]
+from contracts.vocabulary import Severity
+
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
 
@@ -73,7 +74,7 @@ AlarmRule = EventRule | BurstRule | TelemetryRule | DeadlineRule
 
 # Generic: every kind, evaluated on availability.
 OFFLINE_RULE = "device-offline"
-OFFLINE_SEVERITY: Severity = "major"
+OFFLINE_SEVERITY = Severity.MAJOR
 
 
 def compare(left: Any, op: Op, right: Any) -> bool:

@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from contracts.alarms import DeadlineRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, Token, WireModel
+from contracts.vocabulary import Severity
 
 KIND = "property-app"
 
@@ -97,7 +98,7 @@ SPEC = register_kind(
         alarms=(
             DeadlineRule(
                 "request-overdue",
-                "major",
+                Severity.MAJOR,
                 "request-created",
                 end=("request-resolved",),
                 key="request_id",
