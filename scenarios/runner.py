@@ -17,6 +17,7 @@ import httpx
 from contracts.alarms import compare
 from contracts.simulation import Target
 from contracts.topics import Channel
+from contracts.vocabulary import AlarmStatus
 from scenarios.control import SimulatorLink
 from scenarios.model import (
     FINAL_STATUSES,
@@ -265,11 +266,11 @@ class Run:
                 return True, False, f"alarm #{a['id']} {how} (now {a['status']})"
             if (
                 c.state == "cleared"
-                and a["status"] == "cleared"
-                and (old is None or old["status"] != "cleared")
+                and a["status"] == AlarmStatus.CLEARED
+                and (old is None or old["status"] != AlarmStatus.CLEARED)
             ):
                 return True, False, f"alarm #{a['id']} cleared ({a.get('clear_reason')})"
-        opened = [f"#{a['id']} {a['status']}" for a in rows if a["status"] != "cleared"]
+        opened = [f"#{a['id']} {a['status']}" for a in rows if a["status"] != AlarmStatus.CLEARED]
         if c.state == "raised":
             return False, False, f"no new {c.rule!r} alarm on {c.device} (open: {opened or 'none'})"
         return False, False, f"no {c.rule!r} alarm cleared on {c.device} (open: {opened or 'none'})"
