@@ -109,4 +109,5 @@ def test_the_words_are_those_the_api_and_the_database_have_always_used() -> None
         "timed-out",
     ]
     assert [s.value for s in AlarmStatus] == ["active", "acknowledged", "cleared"]
-    assert CommandStatus.TIMED_OUT == "timed-out" and f"{CommandStatus.TIMED_OUT}" == "timed-out"
+    timed_out: str = CommandStatus.TIMED_OUT  # a member is its own string, in JSON and in SQL
+    assert timed_out == "timed-out" and f"{timed_out}" == "timed-out"
