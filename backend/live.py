@@ -1,5 +1,4 @@
-"""The live stream's fan-out: the ingest thread publishes typed messages (contracts/stream.py),
-each SSE client has its own queue."""
+"""The live stream's fan-out: typed messages (contracts/stream.py), one queue per SSE client."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The words every process shares: severities, alarm and command statuses, availability, the
-street's time zone.
+"""The words every process shares: severities, statuses, availability, the street's time zone.
 
 Each vocabulary is a `StrEnum`, so a member is its own string in JSON, in the database and in
 comparisons (`CommandStatus.SENT == "sent"`): the values are the words the API has always

@@ -1,5 +1,7 @@
-"""One ingest batch's view of alarms: the open alarms and rule state of its devices, read once,
-kept in step with the rules' decisions, and written back at the end of the batch."""
+"""One ingest batch's view of alarms: its devices' open alarms and rule state, read once.
+
+The view is kept in step with the rules' decisions and written back at the end of the batch.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The alarm engine: runs every kind's declared rules (contracts/alarms.py) inside the ingest
-transaction, and sweeps for conditions that time alone creates (offline too long)."""
+"""The alarm engine: runs the kinds' rules in the ingest transaction and sweeps offline devices.
+
+Rules are declared in contracts/alarms.py and evaluated by backend/alarms/rules.py; conditions
+that time alone creates (a device offline too long) are found by the upkeep's sweep.
+"""
 
 from __future__ import annotations
 
