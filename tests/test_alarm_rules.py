@@ -19,6 +19,7 @@ from backend.alarms.rules import (
     on_availability,
     on_message,
     on_time,
+    watches_time,
 )
 from contracts.alarms import BurstRule, DeadlineRule, EventRule, TelemetryRule
 from contracts.vocabulary import Severity
@@ -74,6 +75,8 @@ def test_rules_act_only_on_their_channel_and_types() -> None:
     assert not acts_on(FAULT, "events", "entry-granted")
     assert not acts_on(FAULT, "telemetry", "camera-fault")
     assert acts_on(TOO_WARM, "telemetry", "telemetry") and not acts_on(TOO_WARM, "events", "x")
+    assert watches_time(FAULT) and watches_time(DENIALS) and watches_time(OVERDUE)
+    assert not watches_time(TOO_WARM) and on_time(TOO_WARM, at(10_000), OPEN) == []
 
 
 # -- burst rules --------------------------------------------------------------------------------

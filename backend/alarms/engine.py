@@ -48,7 +48,7 @@ class AlarmEngine:
                 latest[item.device_id] = item
         # Time passes on the device's own clock (accelerated simulations included).
         for item in latest.values():
-            for rule in rules.rules_for(item.kind):
+            for rule in filter(rules.watches_time, rules.rules_for(item.kind)):
                 decisions = rules.on_time(rule, item.ts, view.memory(rule.rule, item.device_id))
                 changes += view.apply(rule, item.device_id, item.kind, decisions)
         view.flush()

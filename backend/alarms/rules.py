@@ -223,6 +223,11 @@ def _deadline(rule: DeadlineRule, it: Observed) -> list[Decision]:
 
 
 # -- as time passes -----------------------------------------------------------------------------
+def watches_time(rule: AlarmRule) -> bool:
+    """Rules `on_time` can decide anything for (telemetry rules wait for the next message)."""
+    return not isinstance(rule, TelemetryRule)
+
+
 def on_time(rule: AlarmRule, now: datetime, memory: Memory) -> list[Decision]:
     """What a rule decides when the device's clock reads `now`: quiet periods end alarms,
     deadlines fall due."""
