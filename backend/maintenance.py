@@ -8,32 +8,27 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
 
+from backend import commands
 from backend.alarms import AlarmChange, AlarmEngine
-from backend.models import CommandRecord, Device, Event, table
+from backend.models import Device, Event, table
 from contracts.catalogue import load_builtin_kinds
+from contracts.stream import AvailabilityMessage
+from contracts.vocabulary import Availability
 
 log = logging.getLogger(__name__)
 
-OPEN_COMMAND_STATUSES = ("pending", "sent", "accepted")
+# The availability reason of a device we mark offline ourselves (a device's own are in
+# contracts/envelope.py).
+SILENT = "silent"
 
 
 def expire_commands(engine: Engine, timeout_s: float) -> int:
     """Commands with no final answer within the timeout end as timed-out."""
-    now = datetime.now(UTC)
-    cmd = table(CommandRecord).c
     with engine.begin() as conn:
-        res = conn.execute(
-            update(table(CommandRecord))
-            .where(
-                cmd.status.in_(OPEN_COMMAND_STATUSES),
-                cmd.created_at < now - timedelta(seconds=timeout_s),
-            )
-            .values(status="timed-out", reason="no result from the device in time", updated_at=now)
-        )
-    return int(res.rowcount or 0)
+        return commands.expire(conn, timeout_s)
 
 
-def mark_silent(engine: Engine, silent_after_s: float) -> list[str]:
+def mark_silent(engine: Engine, silent_after_s: float) -> list[AvailabilityMessage]:
     """Devices that say they are online but have sent nothing for too long are offline."""
     now = datetime.now(UTC)
     dev = table(Device).c
@@ -41,15 +36,25 @@ def mark_silent(engine: Engine, silent_after_s: float) -> list[str]:
         rows = conn.execute(
             update(table(Device))
             .where(
-                dev.availability == "online",
+                dev.availability == Availability.ONLINE,
                 dev.last_seen < now - timedelta(seconds=silent_after_s),
             )
             .values(
-                availability="offline", availability_reason="silent", availability_changed_at=now
+                availability=Availability.OFFLINE,
+                availability_reason=SILENT,
+                availability_changed_at=now,
             )
             .returning(dev.device_id)
         ).all()
-    return [r[0] for r in rows]
+    return [
+        AvailabilityMessage(
+            device_id=r[0],
+            availability=Availability.OFFLINE,
+            availability_reason=SILENT,
+            availability_changed_at=now,
+        )
+        for r in rows
+    ]
 
 
 def sweep_alarms(engine: Engine, alarms: AlarmEngine) -> list[AlarmChange]:

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from backend.models import Alarm, Device, table
+from contracts.vocabulary import AlarmStatus
 
 if TYPE_CHECKING:
     from backend.api.context import AppContext
@@ -61,7 +62,7 @@ class LijiaCollector(Collector):
                 dev: Any = table(Device).c
                 open_rows: Any = conn.execute(
                     select(alarm.severity, func.count())
-                    .where(alarm.status != "cleared")
+                    .where(alarm.status != AlarmStatus.CLEARED)
                     .group_by(alarm.severity)
                 ).all()
                 avail_rows: Any = conn.execute(

@@ -9,6 +9,8 @@ from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from contracts.vocabulary import AlarmStatus, Availability, CommandStatus
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timestamps in UTC on every database: SQLite would otherwise hand back naive values."""
@@ -40,7 +42,7 @@ class Device(SQLModel, table=True):
     name_zh: str
     x: float
     y: float
-    availability: str = "unknown"  # unknown | online | offline
+    availability: str = Availability.UNKNOWN  # contracts.vocabulary.Availability
     availability_reason: str | None = None  # connected | clean-shutdown | last-will
     availability_changed_at: datetime | None = _ts(nullable=True)
     last_seen: datetime | None = _ts(nullable=True)
@@ -95,9 +97,10 @@ class DeadLetter(SQLModel, table=True):
 
 
 class Alarm(SQLModel, table=True):
-    """One alarm: active → acknowledged → cleared. At most one open alarm per rule and device:
-    `open_key` is set while open and NULL once cleared, under a unique constraint (NULLs never
-    collide), which also holds when several backend replicas race."""
+    """One alarm: active → acknowledged → cleared (moved on only by backend/alarms/lifecycle.py).
+    At most one open alarm per rule and device: `open_key` is set while open and NULL once
+    cleared, under a unique constraint (NULLs never collide), which also holds when several
+    backend replicas race."""
 
     id: int | None = Field(default=None, primary_key=True)
     rule: str = Field(index=True)
@@ -105,7 +108,7 @@ class Alarm(SQLModel, table=True):
     kind: str
     severity: str
     title: str
-    status: str = "active"  # active | acknowledged | cleared
+    status: str = AlarmStatus.ACTIVE  # contracts.vocabulary.AlarmStatus
     open_key: str | None = Field(default=None, unique=True)
     occurrences: int = 1
     raised_at: datetime = _ts(nullable=False)
@@ -126,7 +129,7 @@ class AlarmNote(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     alarm_id: int = Field(index=True, foreign_key="alarm.id")
-    action: str  # raised | acknowledged | cleared | comment
+    action: str  # contracts.vocabulary.NoteAction
     author: str
     text: str | None = None
     at: datetime = _ts(nullable=False)
@@ -161,7 +164,8 @@ class StatHourly(SQLModel, table=True):
 
 
 class CommandRecord(SQLModel, table=True):
-    """An operator command and its progress: pending → sent → accepted → succeeded / ..."""
+    """An operator command and its progress: pending → sent → accepted → succeeded / ...
+    (moved on only by backend/commands.py)."""
 
     __tablename__ = "command"
 
@@ -169,7 +173,7 @@ class CommandRecord(SQLModel, table=True):
     device_id: str = Field(index=True)
     name: str
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    status: str = "pending"
+    status: str = CommandStatus.PENDING  # contracts.vocabulary.CommandStatus
     reason: str | None = None
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)

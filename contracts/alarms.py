@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from contracts.text import EMPTY, Text
+from contracts.vocabulary import Severity
 
-Severity = Literal["critical", "major", "minor", "warning"]
 Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
 
@@ -75,7 +75,7 @@ AlarmRule = EventRule | BurstRule | TelemetryRule | DeadlineRule
 
 # Generic: every kind, evaluated on availability.
 OFFLINE_RULE = "device-offline"
-OFFLINE_SEVERITY: Severity = "major"
+OFFLINE_SEVERITY = Severity.MAJOR
 
 
 def compare(left: Any, op: Op, right: Any) -> bool:

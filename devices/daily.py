@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
-CHINA = timedelta(hours=8)
-CHONGQING = timezone(CHINA, "CST")
+from contracts.vocabulary import STREET_TZ
+
+CHONGQING = STREET_TZ
+CHINA = STREET_TZ.utcoffset(None)  # the offset alone, for arithmetic on UTC times
 # A wake-up "never" that still compares with aware datetimes and leaves room for arithmetic.
 NEVER = timedelta(days=3650)
 

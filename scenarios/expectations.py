@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts.alarms import compare
+from contracts.vocabulary import AlarmStatus
 from scenarios.model import (
     FINAL_STATUSES,
     ExpectAlarm,
@@ -159,11 +160,11 @@ def look_alarm(street: StreetPort, c: ExpectAlarm, before: dict[int, AlarmSeen])
             return True, False, f"alarm #{a.id} {how} (now {a.status})"
         if (
             c.state == "cleared"
-            and a.status == "cleared"
-            and (old is None or old.status != "cleared")
+            and a.status == AlarmStatus.CLEARED
+            and (old is None or old.status != AlarmStatus.CLEARED)
         ):
             return True, False, f"alarm #{a.id} cleared ({a.clear_reason})"
-    opened = [f"#{a.id} {a.status}" for a in rows if a.status != "cleared"]
+    opened = [f"#{a.id} {a.status}" for a in rows if a.status != AlarmStatus.CLEARED]
     if c.state == "raised":
         return False, False, f"no new {c.rule!r} alarm on {c.device} (open: {opened or 'none'})"
     return False, False, f"no {c.rule!r} alarm cleared on {c.device} (open: {opened or 'none'})"

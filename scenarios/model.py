@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.envelope import Identifier, Token
 from contracts.simulation import FaultAction, LoadAction, NetworkAction, OfflineAction, Target
+from contracts.vocabulary import FINAL_COMMAND_STATUSES, CommandStatus
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DRILLS_DIR = Path(__file__).resolve().parent / "drills"
@@ -23,10 +24,7 @@ DRILLS_DIR = Path(__file__).resolve().parent / "drills"
 # The backend refuses device clocks more than a day off ("clock-skew"); stay well inside.
 MAX_TS_OFFSET_S = 23 * 3600.0
 
-CommandStatus = Literal[
-    "pending", "sent", "accepted", "succeeded", "rejected", "failed", "timed-out"
-]
-FINAL_STATUSES = frozenset({"succeeded", "rejected", "failed", "timed-out"})
+FINAL_STATUSES = FINAL_COMMAND_STATUSES
 
 
 class Strict(BaseModel):

@@ -6,17 +6,18 @@ from typing import Any
 
 import streamlit as st
 
+from contracts.vocabulary import CommandStatus
 from ui.api import ApiError, get
 from ui.common import TERMINAL_COMMAND, command_status_text
 from ui.i18n import t
 
-PROGRESS = {"pending": 0.15, "sent": 0.45, "accepted": 0.75}
+PROGRESS = {CommandStatus.PENDING: 0.15, CommandStatus.SENT: 0.45, CommandStatus.ACCEPTED: 0.75}
 
 
 def _render(command: dict[str, Any]) -> None:
     status = command["status"]
     text = t("cmd.progress", name=command["name"], status=command_status_text(status))
-    if status == "succeeded":
+    if status == CommandStatus.SUCCEEDED:
         st.success(text, icon="✅")
     elif status in TERMINAL_COMMAND:
         reason = f" ({command['reason']})" if command.get("reason") else ""

@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts.catalogue import KindSpec, load_builtin_kinds
 from contracts.text import Text
+from contracts.vocabulary import (
+    FINAL_COMMAND_STATUSES,
+    STREET_TZ,
+    Availability,
+    Severity,
+)
+from contracts.vocabulary import (
+    SEVERITIES as SEVERITIES,  # the pages' order of severities
+)
 from ui.forms import resolve
 from ui.i18n import STRINGS, lang, t
 
-CHONGQING = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHONGQING = STREET_TZ
 
-SEVERITIES = ("critical", "major", "minor", "warning")
-SEVERITY_ICON = {"critical": "🔴", "major": "🟠", "minor": "🟡", "warning": "🔵"}
-AVAILABILITY_ICON = {"online": "🟢", "offline": "⚫", "unknown": "⚪"}
-TERMINAL_COMMAND = {"succeeded", "rejected", "failed", "timed-out"}
+SEVERITY_ICON: dict[str, str] = {
+    Severity.CRITICAL: "🔴",
+    Severity.MAJOR: "🟠",
+    Severity.MINOR: "🟡",
+    Severity.WARNING: "🔵",
+}
+AVAILABILITY_ICON: dict[str, str] = {
+    Availability.ONLINE: "🟢",
+    Availability.OFFLINE: "⚫",
+    Availability.UNKNOWN: "⚪",
+}
+TERMINAL_COMMAND = FINAL_COMMAND_STATUSES
 
 
 # -- time ---------------------------------------------------------------------------------------
@@ -85,7 +102,7 @@ def device_state(device: dict[str, Any]) -> str:
     if device.get("open_alarms"):
         return "alarm"
     availability = device.get("availability")
-    return availability if availability in ("offline", "unknown") else "ok"
+    return availability if availability in (Availability.OFFLINE, Availability.UNKNOWN) else "ok"
 
 
 def alarm_title(alarm: dict[str, Any]) -> str:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -35,7 +34,7 @@ from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
 from backend.drills import BackendStreet
 from backend.ingest import BatchResult, Ingest
-from backend.live import Broadcaster
+from backend.live import Broadcaster, alarm_message
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
@@ -47,22 +46,7 @@ RETENTION_EVERY_S = 3600.0
 
 
 def _stream_batch(live: Broadcaster) -> Callable[[BatchResult], None]:
-    def publish(result: BatchResult) -> None:
-        for row in result.new_events:
-            if row["channel"] == "events":
-                live.publish(
-                    "event",
-                    {
-                        k: row[k]
-                        for k in ("event_id", "device_id", "kind", "type", "ts", "injected", "data")
-                    },
-                )
-        for change in result.alarm_changes:
-            live.publish("alarm", asdict(change))
-        for item in result.availability:
-            live.publish("availability", item)
-
-    return publish
+    return live.publish_batch
 
 
 async def _upkeep(ctx: AppContext) -> None:
@@ -73,19 +57,12 @@ async def _upkeep(ctx: AppContext) -> None:
         await asyncio.sleep(1)
         try:
             await asyncio.to_thread(maintenance.expire_commands, ctx.engine, s.command_timeout_s)
-            for device_id in await asyncio.to_thread(
+            for message in await asyncio.to_thread(
                 maintenance.mark_silent, ctx.engine, s.silent_after_s
             ):
-                ctx.live.publish(
-                    "availability",
-                    {
-                        "device_id": device_id,
-                        "availability": "offline",
-                        "availability_reason": "silent",
-                    },
-                )
+                ctx.live.publish(message)
             for change in await asyncio.to_thread(maintenance.sweep_alarms, ctx.engine, ctx.alarms):
-                ctx.live.publish("alarm", asdict(change))
+                ctx.live.publish(alarm_message(change))
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + RETENTION_EVERY_S
                 await asyncio.to_thread(maintenance.purge_personal, ctx.engine, s.retention_days)

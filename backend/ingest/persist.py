@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from backend import commands
 from backend.alarms import AlarmChange, AlarmEngine
 from backend.ingest.classify import Incoming, Rules
 from backend.ingest.dead_letters import REPLAYED, write_dead_letters
@@ -24,19 +25,11 @@ from backend.ingest.plan import (
     unique_events,
 )
 from backend.ingest.replays import stored_seqs
-from backend.models import CommandRecord, Device, Event, StatHourly, table
-from contracts.envelope import CommandResult, Envelope
+from backend.models import Device, Event, StatHourly, table
 
 DEVICE = table(Device)
 # Twin UPDATE statements by the set of columns they change, built once (a handful of sets).
 _TWIN_UPDATES: dict[tuple[str, ...], Any] = {}
-
-RESULT_TO_STATUS = {
-    "accepted": "accepted",
-    "done": "succeeded",
-    "rejected": "rejected",
-    "failed": "failed",
-}
 
 
 @dataclass
@@ -86,7 +79,9 @@ def persist(engine: Engine, plan: BatchPlan, alarms: AlarmEngine | None = None) 
         if alarms and fresh:
             result.alarm_changes += alarms.observe(conn, observations(fresh))
         result.new_events = fresh
-        _apply_command_results(conn, plan.command_results)
+        commands.apply_results(
+            conn, [(env.device_id, res, env.ts) for env, res in plan.command_results]
+        )
     result.reasons = dead.reasons
     result.dead_lettered = len(dead.rows)
     return result
@@ -150,14 +145,3 @@ def _update_twins(conn: Connection, twins: dict[str, dict[str, Any]]) -> None:
                 .values({c: bindparam(c) for c in columns})
             )
         conn.execute(stmt, rows)
-
-
-def _apply_command_results(conn: Connection, results: list[tuple[Envelope, CommandResult]]) -> None:
-    """A device's answer moves its command record on (matched by command id and device)."""
-    cmd: Any = table(CommandRecord)
-    for env, res in results:
-        conn.execute(
-            update(cmd)
-            .where(cmd.c.command_id == res.command_id, cmd.c.device_id == env.device_id)
-            .values(status=RESULT_TO_STATUS[res.status], reason=res.reason, updated_at=env.ts)
-        )

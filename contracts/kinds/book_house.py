@@ -11,6 +11,7 @@ from contracts.alarms import TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "book-house"
 
@@ -103,7 +104,7 @@ SPEC = register_kind(
         alarms=(
             TelemetryRule(
                 "over-capacity",
-                "major",
+                Severity.MAJOR,
                 "occupancy",
                 ">=",
                 "field:capacity",

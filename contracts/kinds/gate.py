@@ -10,6 +10,7 @@ from contracts.alarms import BurstRule, EventRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "gate"
 
@@ -96,7 +97,7 @@ SPEC = register_kind(
         alarms=(
             BurstRule(
                 "repeated-denials",
-                "major",
+                Severity.MAJOR,
                 "entry-denied",
                 count=5,
                 window_s=120,
@@ -105,21 +106,21 @@ SPEC = register_kind(
             ),
             EventRule(
                 "tailgating",
-                "major",
+                Severity.MAJOR,
                 "tailgating",
                 clear_after_s=600,
                 title=Text("Tailgating", "尾随进入"),
             ),
             EventRule(
                 "door-held-open",
-                "minor",
+                Severity.MINOR,
                 "door-held-open",
                 clear_after_s=600,
                 title=Text("Door held open", "门长时间未关"),
             ),
             EventRule(
                 "camera-fault",
-                "minor",
+                Severity.MINOR,
                 "camera-fault",
                 clear_on=("camera-recovered",),
                 title=Text("Face camera down", "人脸摄像头故障"),

@@ -11,6 +11,7 @@ from contracts.alarms import EventRule, TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import Identifier, ResidentRef, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "medicine-cabinet"
 
@@ -153,7 +154,7 @@ SPEC = register_kind(
         alarms=(
             TelemetryRule(
                 "cold-chain-high",
-                "critical",
+                Severity.CRITICAL,
                 "temperature_c",
                 ">",
                 "field:band_max_c",
@@ -162,7 +163,7 @@ SPEC = register_kind(
             ),
             TelemetryRule(
                 "cold-chain-low",
-                "major",
+                Severity.MAJOR,
                 "temperature_c",
                 "<",
                 "field:band_min_c",
@@ -171,34 +172,37 @@ SPEC = register_kind(
             ),
             EventRule(
                 "cooler-fault",
-                "major",
+                Severity.MAJOR,
                 "cooler-fault",
                 clear_on=("cooler-recovered",),
                 title=Text("Cooler failed", "制冷故障"),
             ),
             EventRule(
                 "stock-low",
-                "warning",
+                Severity.WARNING,
                 "stock-low",
                 clear_on=("restocked",),
                 title=Text("Stock low", "库存偏低"),
             ),
             EventRule(
                 "stock-out",
-                "major",
+                Severity.MAJOR,
                 "stock-out",
                 clear_on=("restocked",),
                 title=Text("Out of stock", "缺货"),
             ),
             EventRule(
                 "item-expired",
-                "major",
+                Severity.MAJOR,
                 "item-expired",
                 clear_on=("restocked",),
                 title=Text("Expired medicine", "药品过期"),
             ),
             EventRule(
-                "door-forced", "critical", "door-forced", title=Text("Door forced", "柜门被撬")
+                "door-forced",
+                Severity.CRITICAL,
+                "door-forced",
+                title=Text("Door forced", "柜门被撬"),
             ),
         ),
         stats=(

@@ -10,6 +10,7 @@ from contracts.alarms import DeadlineRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, Token, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "property-app"
 
@@ -97,7 +98,7 @@ SPEC = register_kind(
         alarms=(
             DeadlineRule(
                 "request-overdue",
-                "major",
+                Severity.MAJOR,
                 "request-created",
                 end=("request-resolved",),
                 key="request_id",

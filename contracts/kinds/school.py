@@ -10,6 +10,7 @@ from contracts.alarms import TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "school"
 
@@ -85,7 +86,7 @@ SPEC = register_kind(
         alarms=(
             TelemetryRule(
                 "school-lockdown",
-                "major",
+                Severity.MAJOR,
                 "gate",
                 "==",
                 "locked",

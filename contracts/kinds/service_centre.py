@@ -10,6 +10,7 @@ from contracts.alarms import EventRule, TelemetryRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "service-centre"
 
@@ -112,14 +113,14 @@ SPEC = register_kind(
         alarms=(
             EventRule(
                 "kiosk-fault",
-                "minor",
+                Severity.MINOR,
                 "kiosk-fault",
                 clear_on=("kiosk-recovered",),
                 title=Text("Kiosk fault", "自助机故障"),
             ),
             TelemetryRule(
                 "long-queue",
-                "warning",
+                Severity.WARNING,
                 "queue_length",
                 ">=",
                 20,

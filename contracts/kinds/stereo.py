@@ -10,6 +10,7 @@ from contracts.alarms import EventRule
 from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
 from contracts.text import Text
+from contracts.vocabulary import Severity
 
 KIND = "stereo"
 
@@ -103,7 +104,7 @@ SPEC = register_kind(
         alarms=(
             EventRule(
                 "quiet-hours-violation",
-                "minor",
+                Severity.MINOR,
                 "quiet-hours-violation",
                 clear_after_s=1800,
                 title=Text("Music in quiet hours", "安静时段播放"),

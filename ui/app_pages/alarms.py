@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from contracts.vocabulary import AlarmStatus
 from ui.api import ApiError, get, post
 from ui.common import (
     SEVERITIES,
@@ -75,7 +76,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
         with right.container(horizontal=True, horizontal_alignment="right"):
             st.badge(
                 status_text(alarm["status"]),
-                color="red" if alarm["status"] == "active" else "blue",
+                color="red" if alarm["status"] == AlarmStatus.ACTIVE else "blue",
             )
         device = names.get(alarm["device_id"], alarm["device_id"])
         line = [
@@ -108,7 +109,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
         ack.button(
             t("alarms.acknowledge"),
             key=f"alarms.{alarm_id}.acknowledge",
-            disabled=alarm["status"] != "active",
+            disabled=alarm["status"] != AlarmStatus.ACTIVE,
             on_click=act,
             args=(alarm_id, "acknowledge"),
             type="primary",

@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from contracts.vocabulary import AlarmStatus
 from ui.api import ApiError, get
 from ui.charts import activity_chart, hourly_frame, legend_html
 from ui.common import (
@@ -116,7 +117,7 @@ def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
         for alarm in alarms[:MAX_ALARMS_LISTED]:
             icon = SEVERITY_ICON.get(alarm["severity"], "⚪")
             device = names.get(alarm["device_id"], alarm["device_id"])
-            ack = " ✔️" if alarm["status"] == "acknowledged" else ""
+            ack = " ✔️" if alarm["status"] == AlarmStatus.ACKNOWLEDGED else ""
             st.markdown(
                 f"{icon} **{alarm_title(alarm)}**{ack}  \n"
                 f":gray[{device} · {fmt_clock(alarm['last_at'])}]"

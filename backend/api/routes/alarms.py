@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field, computed_field
-from sqlalchemy import insert, update
 from sqlmodel import col, select
 
-from backend.alarms import clear_alarm
+from backend.alarms import AlarmNotFound, TransitionRefused, lifecycle
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import MAX_ROW_ID, Text
-from backend.models import Alarm, AlarmNote, table
+from backend.live import alarm_message
+from backend.models import Alarm, AlarmNote
 from contracts.catalogue import rule_title
 from contracts.text import Text as Bilingual
+from contracts.vocabulary import SEVERITY_RANK, AlarmStatus
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
 AlarmId = Annotated[int, FastPath(ge=1, le=MAX_ROW_ID)]
-
-SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
 
 
 class AlarmNotePublic(BaseModel):
@@ -75,7 +76,10 @@ class CommentBody(BaseModel):
     text: Text = Field(min_length=1, max_length=500)
 
 
-StatusFilter = Literal["open", "active", "acknowledged", "cleared", "all"]
+# "open" is active or acknowledged.
+StatusFilter = Literal[
+    "open", AlarmStatus.ACTIVE, AlarmStatus.ACKNOWLEDGED, AlarmStatus.CLEARED, "all"
+]
 
 
 @router.get("", response_model=list[AlarmPublic])
@@ -91,7 +95,7 @@ def list_alarms(
     """Open alarms (active and acknowledged) by default, most severe first."""
     query = select(Alarm)
     if status == "open":
-        query = query.where(col(Alarm.status) != "cleared")
+        query = query.where(col(Alarm.status) != AlarmStatus.CLEARED)
     elif status != "all":
         query = query.where(Alarm.status == status)
     for column, value in (
@@ -103,8 +107,21 @@ def list_alarms(
         if value:
             query = query.where(column == value)
     rows = session.exec(query.order_by(col(Alarm.updated_at).desc()).limit(limit)).all()
-    rows = sorted(rows, key=lambda a: (a.status == "cleared", SEVERITY_ORDER.get(a.severity, 9)))
+    rows = sorted(
+        rows, key=lambda a: (a.status == AlarmStatus.CLEARED, SEVERITY_RANK.get(a.severity, 9))
+    )
     return [AlarmPublic.model_validate(r) for r in rows]
+
+
+@contextlib.contextmanager
+def _transition() -> Iterator[None]:
+    """The lifecycle's refusals as HTTP answers."""
+    try:
+        yield
+    except AlarmNotFound:
+        raise HTTPException(404, "no such alarm") from None
+    except TransitionRefused as exc:
+        raise HTTPException(409, str(exc)) from None
 
 
 def _load(session: SessionDep, alarm_id: int) -> AlarmPublic:
@@ -128,26 +145,9 @@ def get_alarm(alarm_id: AlarmId, session: SessionDep) -> AlarmPublic:
 def acknowledge(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
-    alarm = session.get(Alarm, alarm_id)
-    if alarm is None:
-        raise HTTPException(404, "no such alarm")
-    if alarm.status != "active":
-        raise HTTPException(409, f"alarm is {alarm.status}; only active alarms are acknowledged")
-    now = datetime.now(UTC)
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            update(table(Alarm))
-            .where(table(Alarm).c.id == alarm_id)
-            .values(
-                status="acknowledged", acknowledged_by=body.by, acknowledged_at=now, updated_at=now
-            )
-        )
-        conn.execute(
-            insert(table(AlarmNote)).values(
-                alarm_id=alarm_id, action="acknowledged", author=body.by, text=body.comment, at=now
-            )
-        )
-    ctx.live.publish("alarm", {"alarm_id": alarm_id, "status": "acknowledged", "by": body.by})
+    with _transition(), ctx.engine.begin() as conn:
+        change = lifecycle.acknowledge(conn, alarm_id, by=body.by, comment=body.comment)
+    ctx.live.publish(alarm_message(change))
     session.expire_all()
     return _load(session, alarm_id)
 
@@ -156,15 +156,9 @@ def acknowledge(
 def clear(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
-    alarm = session.get(Alarm, alarm_id)
-    if alarm is None:
-        raise HTTPException(404, "no such alarm")
-    if alarm.status == "cleared":
-        raise HTTPException(409, "alarm is already cleared")
-    with ctx.engine.begin() as conn:
-        row = conn.execute(table(Alarm).select().where(table(Alarm).c.id == alarm_id)).first()
-        clear_alarm(conn, row, by=body.by, reason="operator", comment=body.comment)
-    ctx.live.publish("alarm", {"alarm_id": alarm_id, "status": "cleared", "by": body.by})
+    with _transition(), ctx.engine.begin() as conn:
+        change = lifecycle.clear_by_operator(conn, alarm_id, by=body.by, comment=body.comment)
+    ctx.live.publish(alarm_message(change))
     session.expire_all()
     return _load(session, alarm_id)
 
@@ -173,17 +167,7 @@ def clear(
 def comment(
     alarm_id: AlarmId, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
-    if session.get(Alarm, alarm_id) is None:
-        raise HTTPException(404, "no such alarm")
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            insert(table(AlarmNote)).values(
-                alarm_id=alarm_id,
-                action="comment",
-                author=body.by,
-                text=body.text,
-                at=datetime.now(UTC),
-            )
-        )
+    with _transition(), ctx.engine.begin() as conn:
+        lifecycle.comment(conn, alarm_id, by=body.by, text=body.text)
     session.expire_all()
     return _load(session, alarm_id)

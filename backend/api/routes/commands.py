@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import APIRouter, HTTPException, Response
 from pydantic import ValidationError
-from sqlalchemy import update
 from sqlmodel import col, select
 
+from backend import commands
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import CommandPublic, CommandRequest
 from backend.models import CommandRecord, Device
@@ -51,31 +49,20 @@ def send_command(
     except ValidationError as exc:
         fields = sorted({".".join(map(str, e["loc"])) for e in exc.errors()})
         raise HTTPException(422, f"invalid params: {','.join(fields)}") from None
-    now = datetime.now(UTC)
-    record = CommandRecord(
+    record = commands.create(
+        session,
         command_id=body.command_id or new_id(),
         device_id=device_id,
         name=body.name,
         params=params.model_dump(mode="json"),
-        created_at=now,
-        updated_at=now,
     )
-    session.add(record)
-    session.commit()
     command = Command(command_id=record.command_id, name=record.name, params=record.params)
     try:
         ctx.publisher.publish(Topic(device.kind, device_id, Channel.COMMANDS), dumps(command))
-        status, reason = "sent", None
     except PublishError as exc:
-        status, reason = "failed", f"not published: {exc}"
-    # Only advance from pending: the device's result may already have been ingested.
-    session.exec(
-        update(CommandRecord)
-        .where(col(CommandRecord.command_id) == record.command_id)
-        .where(col(CommandRecord.status) == "pending")
-        .values(status=status, reason=reason, updated_at=datetime.now(UTC))
-    )
-    session.commit()
+        commands.mark_not_published(session, record.command_id, str(exc))
+    else:
+        commands.mark_sent(session, record.command_id)
     session.refresh(record)
     return CommandPublic.model_validate(record)
 

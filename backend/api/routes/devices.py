@@ -12,15 +12,15 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from backend.api.deps import SessionDep
-from backend.api.routes.alarms import SEVERITY_ORDER
 from backend.api.schemas import DevicePublic, DevicesPublic
 from backend.models import Alarm, Device, Event, table
+from contracts.vocabulary import SEVERITY_RANK, AlarmStatus
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
 
 def _open_alarms(session: SessionDep, device_id: str | None = None) -> dict[str, list[str]]:
-    query = select(Alarm.device_id, Alarm.severity).where(col(Alarm.status) != "cleared")
+    query = select(Alarm.device_id, Alarm.severity).where(col(Alarm.status) != AlarmStatus.CLEARED)
     if device_id:
         query = query.where(Alarm.device_id == device_id)
     out: dict[str, list[str]] = {}
@@ -33,7 +33,7 @@ def _public(row: Device, alarms: dict[str, list[str]]) -> DevicePublic:
     public = DevicePublic.model_validate(row)
     public.open_alarms = len(alarms.get(row.device_id, []))
     severities = alarms.get(row.device_id, [])
-    public.worst_severity = min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9), default=None)
+    public.worst_severity = min(severities, key=lambda s: SEVERITY_RANK.get(s, 9), default=None)
     return public
 
 

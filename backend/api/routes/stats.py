@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,10 +14,11 @@ from sqlmodel import col, select
 from backend.api.deps import SessionDep
 from backend.models import Alarm, Device, StatHourly, table
 from contracts.catalogue import load_builtin_kinds
+from contracts.vocabulary import STREET_TZ, AlarmStatus, Availability
 
 router = APIRouter(tags=["stats"])
 
-CHONGQING = timezone(timedelta(hours=8), "Asia/Shanghai")
+CHONGQING = STREET_TZ
 
 
 class Figure(BaseModel):
@@ -58,7 +59,7 @@ def stats(session: SessionDep, day: date | None = None) -> Stats:
     devices = session.exec(select(Device)).all()
     open_alarms = session.exec(
         select(Alarm.severity, func.count())
-        .where(col(Alarm.status) != "cleared")
+        .where(col(Alarm.status) != AlarmStatus.CLEARED)
         .group_by(Alarm.severity)
     ).all()
     by_severity = {sev: int(n) for sev, n in open_alarms}
@@ -101,7 +102,7 @@ def stats(session: SessionDep, day: date | None = None) -> Stats:
     return Stats(
         day=day,
         devices_total=len(devices),
-        devices_online=sum(d.availability == "online" for d in devices),
+        devices_online=sum(d.availability == Availability.ONLINE for d in devices),
         open_alarms=sum(by_severity.values()),
         alarms_by_severity=by_severity,
         figures=figures,

@@ -1,0 +1,58 @@
+"""The live stream's messages (`GET /stream`, server-sent events): one model per message type.
+
+The SSE `event:` field is the message's `TOPIC`; `data:` is the model as JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts.vocabulary import AlarmStatus, Availability, Severity
+
+StreamTopic = Literal["event", "alarm", "availability"]
+
+
+class StreamMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TOPIC: ClassVar[StreamTopic]
+
+
+class EventMessage(StreamMessage):
+    """A newly stored event (events channel only; not telemetry or command results)."""
+
+    TOPIC: ClassVar[StreamTopic] = "event"
+    event_id: str
+    device_id: str
+    kind: str
+    type: str
+    ts: datetime
+    injected: bool
+    data: dict[str, Any]
+
+
+class AlarmMessage(StreamMessage):
+    """An alarm changed status: raised (active), acknowledged or cleared, by whom."""
+
+    TOPIC: ClassVar[StreamTopic] = "alarm"
+    alarm_id: int
+    rule: str
+    device_id: str
+    status: AlarmStatus
+    severity: Severity
+    by: str
+
+
+class AvailabilityMessage(StreamMessage):
+    """A device's availability changed (its own state message, or marked silent)."""
+
+    TOPIC: ClassVar[StreamTopic] = "availability"
+    device_id: str
+    availability: Availability
+    availability_reason: str | None = None
+    availability_changed_at: datetime | None = None
+
+
+AnyStreamMessage = EventMessage | AlarmMessage | AvailabilityMessage
