@@ -21,7 +21,7 @@ class LijiaCollector(Collector):
         self.ctx = ctx
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        from backend.api.routes.quality import sequence_gaps
+        from backend.quality import sequence_gaps
 
         ctx, s = self.ctx, self.ctx.ingest.stats
         for name, value, doc in (

@@ -3,7 +3,7 @@
 Each run is `scenarios.runner.Run` in a thread of its own, as `python -m scenarios run` plays
 it: injections go through the broker as the devices (their own credentials, read from the
 backend's credentials folder); the expectations and commands go through a street port given by
-the caller (backend.drills: the API routes' own code, called in-process), so a run sees what an
+the caller (backend.api.drills: the API routes' own code, called in-process), so a run sees what an
 API client would see without going over the network. The last few runs are kept in memory (they
 are drills, not records: the events they injected are stored and carry the run id).
 """

@@ -33,4 +33,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy .
+# The layers of docs/architecture.md (contracts in pyproject.toml, [tool.importlinter]).
+.venv/bin/lint-imports
 .venv/bin/python -m pytest "$@"

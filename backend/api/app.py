@@ -18,6 +18,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from backend import maintenance
 from backend.alarms import AlarmEngine
 from backend.api.context import AppContext
+from backend.api.drills import BackendStreet
 from backend.api.routes import (
     alarms,
     commands,
@@ -32,7 +33,6 @@ from backend.api.routes import (
 )
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
-from backend.drills import BackendStreet
 from backend.ingest import BatchResult, Ingest
 from backend.live import Broadcaster, alarm_message
 from backend.metrics import LijiaCollector

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from contracts.alarms import TelemetryRule
-from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, WireModel
+from contracts.kind_spec import KindSpec, StatSpec, register_kind
 from contracts.text import Text
 from contracts.vocabulary import Severity
 

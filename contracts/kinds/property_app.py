@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from contracts.alarms import DeadlineRule
-from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import ResidentRef, Token, WireModel
+from contracts.kind_spec import KindSpec, StatSpec, register_kind
 from contracts.text import Text
 from contracts.vocabulary import Severity
 

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from contracts.alarms import EventRule, TelemetryRule
-from contracts.catalogue import KindSpec, StatSpec, register_kind
 from contracts.envelope import WireModel
+from contracts.kind_spec import KindSpec, StatSpec, register_kind
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
