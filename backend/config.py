@@ -72,7 +72,8 @@ class Settings(BaseSettings):
 
     def ingest_id(self) -> str:
         """Fixed across restarts, and not guessable: a device that connected with the backend's
-        client id would kick it off and make the broker delete its queued session (FACTS.md).
+        client id would kick it off and make the broker delete its queued session
+        (docs/measured-facts.md).
         The ACL cannot bind client ids to users, so the id carries a digest of the backend's
         secret, which no device knows. One per host when replicas share the load."""
         if self.ingest_client_id:

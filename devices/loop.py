@@ -1,7 +1,7 @@
 """One thread drives many paho clients through paho's socket callbacks and a selector.
 
-A thread per device stops at a few hundred clients on this machine (FACTS.md); this loop is how
-thousands of devices, each with its own MQTT session, share one process.
+A thread per device stops at a few hundred clients on this machine (docs/measured-facts.md); this
+loop is how thousands of devices, each with its own MQTT session, share one process.
 """
 
 from __future__ import annotations

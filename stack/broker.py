@@ -50,8 +50,9 @@ def render_config(
         raise ValueError(f"mosquitto.conf lacks {sorted(missing)}")
     if os.geteuid() == 0:
         # Started as root, Mosquitto drops to user `mosquitto`, which cannot write a persistence
-        # folder made by root: it then silently persists nothing (FACTS.md). Local runs keep the
-        # current user instead; the container image runs as `mosquitto` with its own volume.
+        # folder made by root: it then silently persists nothing (docs/measured-facts.md). Local
+        # runs keep the current user instead; the container image runs as `mosquitto` with its
+        # own volume.
         out.append(f"user {getpass.getuser()}")
     return "\n".join(out) + "\n"
 

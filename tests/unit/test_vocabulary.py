@@ -21,7 +21,7 @@ from pathlib import Path
 
 from contracts.vocabulary import AlarmStatus, CommandStatus
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("contracts", "backend", "devices", "scenarios", "ui", "stack", "adapters")
 DEFINITION = "contracts/vocabulary.py"
 STATUS_WORDS = {s.value for s in CommandStatus} | {s.value for s in AlarmStatus}

@@ -36,7 +36,7 @@ from stack.acl import (
 )
 from stack.embedded_broker import PasswordHash, load_password_file, serve
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ACL_FILE = REPO / "broker_config" / "acl"
 TIMEOUT = 10.0
 

@@ -11,9 +11,9 @@ from bench.report import markdown, summary_text
 from bench.report.headlines import headlines
 from bench.report.results import Results
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # A synthetic run: every benchmark present, several targets missed, profiles and plans included.
-SAMPLE = Path(__file__).parent / "data" / "bench_results.json"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "bench_results.json"
 
 
 def _sample() -> Results:

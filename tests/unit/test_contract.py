@@ -14,7 +14,7 @@ from contracts.kinds import gate
 from contracts.topics import Channel, Topic, TopicError
 from contracts.validation import ContractError, parse_message
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_topic_round_trip() -> None:

@@ -245,8 +245,9 @@ def test_a_drill_no_simulator_can_apply_fails_clearly(
 def test_shipped_street_scenarios_pass_against_the_running_street(
     street: Simulator, broker: BrokerProcess, backend: BackendProcess, creds_dir: Path
 ) -> None:
-    """Every shipped drill that acts on the simulator (the others: tests/test_scenarios.py),
-    side by side; those that take devices off the network after the others."""
+    """Every shipped drill that acts on the simulator (the others:
+    tests/integration/test_scenarios.py), side by side; those that take devices off the network
+    after the others."""
     drills = [p for p in shipped() if needs_street(load_scenario(p))]
     outages = [p for p in drills if any(s.offline for s in load_scenario(p).steps)]
     assert len(drills) >= 3 and outages

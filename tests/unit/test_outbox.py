@@ -1,6 +1,6 @@
 """The device outbox (devices/outbox.py): what a device publishes again after a reconnect, so a
 broker killed between its acknowledgement and its next save loses nothing. Unit level; the
-end-to-end proof is tests/test_faults.py::test_broker_sigkilled_mid_stream."""
+end-to-end proof is tests/integration/test_faults.py::test_broker_sigkilled_mid_stream."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def test_every_shipped_scenario_passes(
     broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
 ) -> None:
     """All shipped files that only inject, at once (each drives its own devices), each a
-    separate process. Those that act on the simulator: tests/test_drills.py."""
+    separate process. Those that act on the simulator: tests/e2e/test_drills.py."""
     procs = {}
     for path in (p for p in shipped() if not needs_street(load_scenario(p))):
         report = tmp_path / f"{path.stem}.xml"

@@ -1,0 +1,1 @@
+"""End-to-end tier: the whole street as processes, the console, the browser, the launcher."""

@@ -1,0 +1,1 @@
+"""Integration tier: real Mosquitto, SQLite and PostgreSQL, backend processes."""
