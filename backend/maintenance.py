@@ -1,60 +1,25 @@
-"""Periodic upkeep: command time-outs, silent devices, offline alarms, retention purge."""
+"""Periodic upkeep: command time-outs, offline alarms, retention purge (silent devices: twins)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
 from backend import commands
 from backend.alarms import AlarmChange, AlarmEngine
-from backend.models import Device, Event, table
+from backend.models import Event, table
 from contracts.catalogue import load_builtin_kinds
-from contracts.stream import AvailabilityMessage
-from contracts.vocabulary import Availability
 
 log = logging.getLogger(__name__)
-
-# The availability reason of a device we mark offline ourselves (a device's own are in
-# contracts/envelope.py).
-SILENT = "silent"
 
 
 def expire_commands(engine: Engine, timeout_s: float) -> int:
     """Commands with no final answer within the timeout end as timed-out."""
     with engine.begin() as conn:
         return commands.expire(conn, timeout_s)
-
-
-def mark_silent(engine: Engine, silent_after_s: float) -> list[AvailabilityMessage]:
-    """Devices that say they are online but have sent nothing for too long are offline."""
-    now = datetime.now(UTC)
-    dev = table(Device).c
-    with engine.begin() as conn:
-        rows = conn.execute(
-            update(table(Device))
-            .where(
-                dev.availability == Availability.ONLINE,
-                dev.last_seen < now - timedelta(seconds=silent_after_s),
-            )
-            .values(
-                availability=Availability.OFFLINE,
-                availability_reason=SILENT,
-                availability_changed_at=now,
-            )
-            .returning(dev.device_id)
-        ).all()
-    return [
-        AvailabilityMessage(
-            device_id=r[0],
-            availability=Availability.OFFLINE,
-            availability_reason=SILENT,
-            availability_changed_at=now,
-        )
-        for r in rows
-    ]
 
 
 def sweep_alarms(engine: Engine, alarms: AlarmEngine) -> list[AlarmChange]:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from backend import maintenance
+from backend import maintenance, twins
 from backend.alarms import AlarmEngine
 from backend.api.context import AppContext
 from backend.api.drills import BackendStreet
@@ -57,9 +57,7 @@ async def _upkeep(ctx: AppContext) -> None:
         await asyncio.sleep(1)
         try:
             await asyncio.to_thread(maintenance.expire_commands, ctx.engine, s.command_timeout_s)
-            for message in await asyncio.to_thread(
-                maintenance.mark_silent, ctx.engine, s.silent_after_s
-            ):
+            for message in await asyncio.to_thread(twins.mark_silent, ctx.engine, s.silent_after_s):
                 ctx.live.publish(message)
             for change in await asyncio.to_thread(maintenance.sweep_alarms, ctx.engine, ctx.alarms):
                 ctx.live.publish(alarm_message(change))

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from backend import commands
+from backend import commands, twins
 from backend.alarms import AlarmChange, AlarmEngine
 from backend.ingest.classify import Incoming, Rules
 from backend.ingest.dead_letters import REPLAYED, write_dead_letters
@@ -25,11 +24,7 @@ from backend.ingest.plan import (
     unique_events,
 )
 from backend.ingest.replays import stored_seqs
-from backend.models import Device, Event, StatHourly, table
-
-DEVICE = table(Device)
-# Twin UPDATE statements by the set of columns they change, built once (a handful of sets).
-_TWIN_UPDATES: dict[tuple[str, ...], Any] = {}
+from backend.models import Event, StatHourly, table
 
 
 @dataclass
@@ -68,7 +63,7 @@ def persist(engine: Engine, plan: BatchPlan, alarms: AlarmEngine | None = None) 
         result.duplicates = len(events) - result.stored
         _count_stats(conn, fresh)
         write_dead_letters(conn, dead)
-        _update_twins(conn, plan.twins)
+        twins.update_twins(conn, plan.twins)
         for device_id, values in plan.twins.items():
             if "availability" in values:
                 result.availability.append({"device_id": device_id, **values})
@@ -126,22 +121,3 @@ def _count_stats(conn: Connection, rows: list[EventRow]) -> None:
             for (d, s, h, k), n in counts.items()
         ],
     )
-
-
-def _update_twins(conn: Connection, twins: dict[str, dict[str, Any]]) -> None:
-    """One executemany per set of changed columns instead of one statement per device: a batch
-    from a live street touches hundreds of devices."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for device_id, values in twins.items():
-        if not values:  # e.g. only injected events: the twin does not change
-            continue
-        groups.setdefault(tuple(sorted(values)), []).append({"b_device_id": device_id, **values})
-    for columns, rows in groups.items():
-        stmt = _TWIN_UPDATES.get(columns)
-        if stmt is None:
-            stmt = _TWIN_UPDATES[columns] = (
-                update(DEVICE)
-                .where(DEVICE.c.device_id == bindparam("b_device_id"))
-                .values({c: bindparam(c) for c in columns})
-            )
-        conn.execute(stmt, rows)
