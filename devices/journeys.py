@@ -1,6 +1,6 @@
 """Linked journeys: one resident through devices of several kinds under one correlation id.
 
-DOMAIN.md: "one resident passes the gate, borrows a book, takes medicine, files a request; the
+As the street is described to us: "one resident passes the gate, borrows a book, takes medicine, files a request; the
 events share a correlation id so a journey can be followed". The planner only decides who goes
 where and when, from its own seeded RNG and a day curve (`daily.JOURNEY`); each device serves the
 resident through `Behaviour.journey_step` with its own state, so a book borrowed on a journey
