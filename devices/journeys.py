@@ -1,7 +1,8 @@
 """Linked journeys: one resident through devices of several kinds under one correlation id.
 
-As the street is described to us: "one resident passes the gate, borrows a book, takes medicine, files a request; the
-events share a correlation id so a journey can be followed". The planner only decides who goes
+As the street is described to us: "one resident passes the gate, borrows a book, takes
+medicine, files a request; the events share a correlation id so a journey can be followed".
+The planner only decides who goes
 where and when, from its own seeded RNG and a day curve (`daily.JOURNEY`); each device serves the
 resident through `Behaviour.journey_step` with its own state, so a book borrowed on a journey
 leaves the shelf like any other, and kinds never need to know about each other.
