@@ -1,4 +1,4 @@
-"""Alembic environment: runs against the connection handed over by backend.db.migrate()."""
+"""Alembic environment: runs against the connection handed over by backend.db.init_db()."""
 
 from __future__ import annotations
 
