@@ -88,6 +88,8 @@ class LightsOff(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Smart book house", "智慧书屋"),
+    telemetry=BookHouseTelemetry,
+    commands={"open": Open, "close": Close, "lights-on": LightsOn, "lights-off": LightsOff},
     events={
         "book-borrowed": BookBorrowed,
         "book-returned": BookReturned,
@@ -95,8 +97,6 @@ SPEC = KindSpec(
         "reservation-collected": ReservationCollected,
         "over-capacity": OverCapacity,
     },
-    telemetry=BookHouseTelemetry,
-    commands={"open": Open, "close": Close, "lights-on": LightsOn, "lights-off": LightsOff},
     personal_events=frozenset(
         {"book-borrowed", "book-returned", "book-overdue", "reservation-collected"}
     ),

@@ -82,6 +82,8 @@ class Release(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Face-recognition gate", "人脸识别门禁"),
+    telemetry=GateTelemetry,
+    commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
     events={
         "entry-granted": EntryGranted,
         "entry-denied": EntryDenied,
@@ -90,8 +92,6 @@ SPEC = KindSpec(
         "camera-fault": CameraFault,
         "camera-recovered": CameraRecovered,
     },
-    telemetry=GateTelemetry,
-    commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
     personal_events=frozenset({"entry-granted", "entry-denied"}),
     alarms=(
         BurstRule(

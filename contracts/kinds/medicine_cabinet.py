@@ -130,6 +130,13 @@ class SetTemperatureBand(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Smart medicine cabinet", "智能药柜"),
+    telemetry=CabinetTelemetry,
+    commands={
+        "restock": Restock,
+        "lock": Lock,
+        "unlock": Unlock,
+        "set-temperature-band": SetTemperatureBand,
+    },
     events={
         "medicine-dispensed": MedicineDispensed,
         "restocked": Restocked,
@@ -141,13 +148,6 @@ SPEC = KindSpec(
         "cooler-fault": CoolerFault,
         "cooler-recovered": CoolerRecovered,
         "temperature-excursion": TemperatureExcursion,
-    },
-    telemetry=CabinetTelemetry,
-    commands={
-        "restock": Restock,
-        "lock": Lock,
-        "unlock": Unlock,
-        "set-temperature-band": SetTemperatureBand,
     },
     personal_events=frozenset({"medicine-dispensed"}),
     alarms=(

@@ -84,6 +84,8 @@ class Escalate(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Property-management app", "物业服务App"),
+    telemetry=PropertyAppTelemetry,
+    commands={"assign": Assign, "resolve": Resolve, "escalate": Escalate},
     events={
         "request-created": RequestCreated,
         "request-assigned": RequestAssigned,
@@ -91,8 +93,6 @@ SPEC = KindSpec(
         "request-rated": RequestRated,
         "request-escalated": RequestEscalated,
     },
-    telemetry=PropertyAppTelemetry,
-    commands={"assign": Assign, "resolve": Resolve, "escalate": Escalate},
     personal_events=frozenset({"request-created"}),
     alarms=(
         DeadlineRule(

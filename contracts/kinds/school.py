@@ -71,14 +71,14 @@ class Release(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Smart school gate", "智慧学校"),
+    telemetry=SchoolTelemetry,
+    commands={"open-gate": OpenGate, "lock-down": LockDown, "release": Release},
     events={
         "student-arrived": StudentArrived,
         "student-departed": StudentDeparted,
         "picked-up": PickedUp,
         "visitor-registered": VisitorRegistered,
     },
-    telemetry=SchoolTelemetry,
-    commands={"open-gate": OpenGate, "lock-down": LockDown, "release": Release},
     personal_events=frozenset(
         {"student-arrived", "student-departed", "picked-up", "visitor-registered"}
     ),

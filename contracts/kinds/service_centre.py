@@ -96,18 +96,18 @@ class RebootKiosk(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("24-hour service centre", "24小时便民服务中心"),
+    telemetry=ServiceCentreTelemetry,
+    commands={
+        "open-counter": OpenCounter,
+        "close-counter": CloseCounter,
+        "reboot-kiosk": RebootKiosk,
+    },
     events={
         "ticket-issued": TicketIssued,
         "ticket-served": TicketServed,
         "self-service-transaction": SelfServiceTransaction,
         "kiosk-fault": KioskFault,
         "kiosk-recovered": KioskRecovered,
-    },
-    telemetry=ServiceCentreTelemetry,
-    commands={
-        "open-counter": OpenCounter,
-        "close-counter": CloseCounter,
-        "reboot-kiosk": RebootKiosk,
     },
     alarms=(
         EventRule(

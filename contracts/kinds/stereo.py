@@ -89,6 +89,8 @@ class SetQuietHours(WireModel):
 SPEC = KindSpec(
     kind=KIND,
     label=Text("Community Bluetooth stereo", "社区蓝牙音箱"),
+    telemetry=StereoTelemetry,
+    commands={"set-volume": SetVolume, "stop": Stop, "set-quiet-hours": SetQuietHours},
     events={
         "device-paired": DevicePaired,
         "device-unpaired": DeviceUnpaired,
@@ -97,8 +99,6 @@ SPEC = KindSpec(
         "volume-changed": VolumeChanged,
         "quiet-hours-violation": QuietHoursViolation,
     },
-    telemetry=StereoTelemetry,
-    commands={"set-volume": SetVolume, "stop": Stop, "set-quiet-hours": SetQuietHours},
     personal_events=frozenset({"device-paired", "device-unpaired"}),
     alarms=(
         EventRule(
