@@ -7,7 +7,7 @@ deadline opened by one event and closed by another (same key). Offline-too-long 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal
 
 from contracts.text import EMPTY, Text
@@ -18,15 +18,21 @@ Op = Literal["<", "<=", ">", ">=", "==", "!="]
 
 @dataclass(frozen=True)
 class EventRule:
-    """Raise on an event of `event_type` (whose data matches `where`, if given)."""
+    """Raise on an event of `event_type` (whose data matches `where`, if given); the event type
+    is the rule's own id unless given."""
 
     rule: str
     severity: Severity
-    event_type: str
+    title: Text = EMPTY
+    _: KW_ONLY
+    event_type: str = ""
     where: dict[str, Any] = field(default_factory=dict)
     clear_on: tuple[str, ...] = ()  # event types that end the condition
     clear_after_s: float | None = None  # or a quiet period with no new occurrence
-    title: Text = EMPTY
+
+    def __post_init__(self) -> None:
+        if not self.event_type:
+            object.__setattr__(self, "event_type", self.rule)  # frozen: set once, here
 
 
 @dataclass(frozen=True)
@@ -35,11 +41,12 @@ class BurstRule:
 
     rule: str
     severity: Severity
+    title: Text = EMPTY
+    _: KW_ONLY
     event_type: str
     count: int
     window_s: float
     where: dict[str, Any] = field(default_factory=dict)
-    title: Text = EMPTY
 
 
 @dataclass(frozen=True)
@@ -50,11 +57,12 @@ class TelemetryRule:
 
     rule: str
     severity: Severity
+    title: Text = EMPTY
+    _: KW_ONLY
     field: str
     op: Op
     value: float | str | bool
     for_s: float = 0.0
-    title: Text = EMPTY
 
 
 @dataclass(frozen=True)
@@ -64,11 +72,12 @@ class DeadlineRule:
 
     rule: str
     severity: Severity
+    title: Text = EMPTY
+    _: KW_ONLY
     start: str
     end: tuple[str, ...]
     key: str
     due_field: str
-    title: Text = EMPTY
 
 
 AlarmRule = EventRule | BurstRule | TelemetryRule | DeadlineRule

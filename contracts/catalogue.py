@@ -1,4 +1,5 @@
-"""The registry of device kinds: adding a kind is one module in contracts/kinds/ that registers."""
+"""The registry of device kinds: adding a kind is one module in contracts/kinds/ that declares
+its SPEC."""
 
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ _loaded = False
 
 
 def load_builtin_kinds() -> dict[str, KindSpec]:
-    """Import every module in contracts.kinds once; each registers its KindSpec."""
+    """Import every module in contracts.kinds once and register the KindSpec it declares (SPEC)."""
     global _loaded
     if not _loaded:
         from contracts import kinds
 
         for info in pkgutil.iter_modules(kinds.__path__):
-            importlib.import_module(f"{kinds.__name__}.{info.name}")
+            module = importlib.import_module(f"{kinds.__name__}.{info.name}")
+            register_kind(module.SPEC)
         _loaded = True
     return CATALOGUE

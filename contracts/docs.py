@@ -10,20 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts import simulation
 from contracts.alarms import AlarmRule, BurstRule, EventRule, TelemetryRule
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import Availability, Command, CommandResult, Envelope
-from contracts.simulation import (
-    ACK_TOPIC,
-    CONTROL_TOPIC,
-    SIMULATOR_USER,
-    Control,
-    ControlAck,
-    FaultAction,
-    LoadAction,
-    NetworkAction,
-    OfflineAction,
-)
+from contracts.simulation import ACK_TOPIC, CONTROL_TOPIC, SIMULATOR_USER
 from contracts.topics import CHANNEL_RULES, ROOT
 
 EXAMPLE_EVENT = {
@@ -193,14 +184,14 @@ def render() -> str:
         f"process (user `{SIMULATOR_USER}`) applies it to the devices it hosts and answers with a",
         f"`ControlAck` on `{ACK_TOPIC}` (QoS 1 both ways; see contracts/simulation.py).",
         "",
-        fields_table(Control),
+        fields_table(simulation.Control),
         "Actions (`do`, by `action`): `fault`, `network`, `offline`, `load`:",
         "",
-        fields_table(FaultAction),
-        fields_table(NetworkAction),
-        fields_table(OfflineAction),
-        fields_table(LoadAction),
-        fields_table(ControlAck),
+        fields_table(simulation.FaultAction),
+        fields_table(simulation.NetworkAction),
+        fields_table(simulation.OfflineAction),
+        fields_table(simulation.LoadAction),
+        fields_table(simulation.ControlAck),
         "## JSON Schema",
         "",
         "Every payload's JSON Schema is served by the backend at `GET /contract/kinds` and",

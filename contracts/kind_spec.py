@@ -43,9 +43,9 @@ class KindSpec:
 
     kind: str
     label: Text
-    events: dict[str, type[BaseModel]]
     telemetry: type[BaseModel]
     commands: dict[str, type[BaseModel]]
+    events: dict[str, type[BaseModel]]
     # Event types that concern a resident (purged after the retention period).
     personal_events: frozenset[str] = field(default_factory=frozenset)
     alarms: tuple[AlarmRule, ...] = ()

@@ -20,14 +20,7 @@ from contracts.topics import Channel
 from scenarios.http_street import HttpStreet
 from scenarios.junit import junit_xml
 from scenarios.model import SCHEMA_PATH, load_scenario, schema_text
-from scenarios.progress import (
-    RunEvent,
-    StepDone,
-    StepFailed,
-    StepStarted,
-    Stopped,
-    VerdictReached,
-)
+from scenarios.progress import RunEvent, StepDone, StepFailed, StepStarted, Stopped, VerdictReached
 from scenarios.recording import read_recording, record, replay
 from scenarios.runner import Run
 from scenarios.wire import Connection, DevicePublishers, ScenarioError, new_run_id

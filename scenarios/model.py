@@ -30,6 +30,13 @@ FINAL_STATUSES = FINAL_COMMAND_STATUSES
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def _one_of(self, names: tuple[str, ...], what: str) -> str:
+        """Which of the optional fields `names` is given; ValueError unless exactly one is."""
+        given = [name for name in names if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"{what} has exactly one of: {', '.join(names)}")
+        return given[0]
+
 
 # -- steps -------------------------------------------------------------------------------------
 class InjectEvent(Strict):
@@ -134,17 +141,12 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        actions = [name for name in ACTIONS if getattr(self, name) is not None]
-        if len(actions) != 1:
-            raise ValueError(f"a step has exactly one of: {', '.join(ACTIONS)}")
+        self._one_of(ACTIONS, "a step")
         return self
 
     @property
     def action(self) -> str:
-        for name in ACTIONS:
-            if getattr(self, name) is not None:
-                return name
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self._one_of(ACTIONS, "a step")
 
     @property
     def drill(self) -> DrillStep | None:
@@ -269,18 +271,13 @@ class Expectation(Strict):
 
     @model_validator(mode="after")
     def _one_check(self) -> Expectation:
-        checks = [name for name in CHECKS if getattr(self, name) is not None]
-        if len(checks) != 1:
-            raise ValueError(f"an expectation has exactly one of: {', '.join(CHECKS)}")
+        self._one_of(CHECKS, "an expectation")
         return self
 
     @property
     def check(self) -> Check:
-        for name in CHECKS:
-            c: Check | None = getattr(self, name)
-            if c is not None:
-                return c
-        raise AssertionError("unreachable")  # pragma: no cover
+        check: Check = getattr(self, self._one_of(CHECKS, "an expectation"))
+        return check
 
 
 class Scenario(Strict):

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
-class StepStarted:
+class Progress:
+    """A progress event; its `text` is the class's `line` filled in with its fields."""
+
+    line: ClassVar[str] = ""
+
+    @property
+    def text(self) -> str:
+        return self.line.format_map(vars(self))
+
+
+@dataclass(frozen=True)
+class StepStarted(Progress):
     """A step of the timeline begins (`index` counts from 1)."""
 
     index: int
@@ -28,47 +40,38 @@ class StepStarted:
 
 
 @dataclass(frozen=True)
-class StepDone:
+class StepDone(Progress):
     """A step has been played (or its pause has run to its end)."""
 
+    line = "timeline {done}/{total} steps"
     done: int
     total: int
 
-    @property
-    def text(self) -> str:
-        return f"timeline {self.done}/{self.total} steps"
-
 
 @dataclass(frozen=True)
-class Injected:
+class Injected(Progress):
     """An envelope was published as the device (events or telemetry)."""
 
+    line = "inject {channel} {event_type} → {device_id} ({event_id})"
     channel: str
     event_type: str
     device_id: str
     event_id: str
 
-    @property
-    def text(self) -> str:
-        return f"inject {self.channel} {self.event_type} → {self.device_id} ({self.event_id})"
-
 
 @dataclass(frozen=True)
-class CommandSent:
+class CommandSent(Progress):
     """A command was sent to a device through the backend."""
 
+    line = "command {name} → {device_id} ({command_id}, {status})"
     name: str
     device_id: str
     command_id: str
     status: str
 
-    @property
-    def text(self) -> str:
-        return f"command {self.name} → {self.device_id} ({self.command_id}, {self.status})"
-
 
 @dataclass(frozen=True)
-class DrillSent:
+class DrillSent(Progress):
     """The simulators applied a drill (a fault, network trouble, an outage, a load change)."""
 
     what: str
@@ -84,7 +87,7 @@ class DrillSent:
 
 
 @dataclass(frozen=True)
-class VerdictReached:
+class VerdictReached(Progress):
     """An expectation was decided before the end of the run."""
 
     name: str
@@ -106,23 +109,18 @@ class VerdictReached:
 
 
 @dataclass(frozen=True)
-class StepFailed:
+class StepFailed(Progress):
     """The timeline ended early on an error; undecided expectations will fail."""
 
+    line = "step failed: {error}"
     error: str
-
-    @property
-    def text(self) -> str:
-        return f"step failed: {self.error}"
 
 
 @dataclass(frozen=True)
-class Stopped:
+class Stopped(Progress):
     """The operator stopped the run."""
 
-    @property
-    def text(self) -> str:
-        return "stopped by the operator"
+    line = "stopped by the operator"
 
 
 RunEvent = (

@@ -7,7 +7,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -68,36 +69,28 @@ def render(value: Any, run_id: str | None, now: datetime) -> Any:
     return value
 
 
-def build_envelope(
-    kind: str,
-    device_id: str,
-    channel: Channel,
-    event_type: str,
-    data: dict[str, Any],
-    *,
-    correlation_id: str | None = None,
-    run_id: str | None = None,
-    ts: datetime | None = None,
-) -> Envelope:
-    """An injected envelope (contracts.injection); raises ScenarioError with the contract's
-    reason (field names, never values) when invalid."""
+@contextmanager
+def worded_for_the_operator(
+    kind: str, device_id: str, channel: Channel, event_type: str
+) -> Iterator[None]:
+    """Turn the contract's refusals of an injected envelope (contracts.injection) into
+    ScenarioErrors that keep its reason (field names, never values)."""
     try:
-        return injected_envelope(
-            kind,
-            device_id,
-            channel,
-            event_type,
-            data,
-            correlation_id=correlation_id,
-            run_id=run_id,
-            ts=ts,
-        )
+        yield
     except InvalidEnvelope as exc:
         raise ScenarioError(exc.reason) from None
     except ContractError as exc:
         raise ScenarioError(
             f"{device_id} ({kind}) {channel.value} {event_type!r}: {exc.reason}"
         ) from None
+
+
+def build_envelope(
+    kind: str, device_id: str, channel: Channel, event_type: str, data: dict[str, Any]
+) -> Envelope:
+    """An injected envelope; raises ScenarioError when invalid."""
+    with worded_for_the_operator(kind, device_id, channel, event_type):
+        return injected_envelope(kind, device_id, channel, event_type, data)
 
 
 def open_session(
@@ -216,16 +209,19 @@ class DevicePublishers:
         ts: datetime | None = None,
     ) -> tuple[Envelope, str]:
         kind = self.kind_of(device_id)
-        env = build_envelope(
-            kind,
-            device_id,
-            channel,
-            TELEMETRY_TYPE if channel is Channel.TELEMETRY else event_type,
-            data,
-            correlation_id=correlation_id,
-            run_id=run_id,
-            ts=ts,
-        )
+        if channel is Channel.TELEMETRY:
+            event_type = TELEMETRY_TYPE
+        with worded_for_the_operator(kind, device_id, channel, event_type):
+            env = injected_envelope(
+                kind,
+                device_id,
+                channel,
+                event_type,
+                data,
+                correlation_id=correlation_id,
+                run_id=run_id,
+                ts=ts,
+            )
         return env, self.send(env, channel)
 
     def close(self) -> None:

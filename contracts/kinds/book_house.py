@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from contracts.alarms import TelemetryRule
 from contracts.envelope import ResidentRef, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -85,36 +85,34 @@ class LightsOff(WireModel):
     """Switch the reading room lights off."""
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Smart book house", "智慧书屋"),
-        events={
-            "book-borrowed": BookBorrowed,
-            "book-returned": BookReturned,
-            "book-overdue": BookOverdue,
-            "reservation-collected": ReservationCollected,
-            "over-capacity": OverCapacity,
-        },
-        telemetry=BookHouseTelemetry,
-        commands={"open": Open, "close": Close, "lights-on": LightsOn, "lights-off": LightsOff},
-        personal_events=frozenset(
-            {"book-borrowed", "book-returned", "book-overdue", "reservation-collected"}
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Smart book house", "智慧书屋"),
+    telemetry=BookHouseTelemetry,
+    commands={"open": Open, "close": Close, "lights-on": LightsOn, "lights-off": LightsOff},
+    events={
+        "book-borrowed": BookBorrowed,
+        "book-returned": BookReturned,
+        "book-overdue": BookOverdue,
+        "reservation-collected": ReservationCollected,
+        "over-capacity": OverCapacity,
+    },
+    personal_events=frozenset(
+        {"book-borrowed", "book-returned", "book-overdue", "reservation-collected"}
+    ),
+    alarms=(
+        TelemetryRule(
+            "over-capacity",
+            Severity.MAJOR,
+            Text("Book house full", "书屋满员"),
+            field="occupancy",
+            op=">=",
+            value="field:capacity",
         ),
-        alarms=(
-            TelemetryRule(
-                "over-capacity",
-                Severity.MAJOR,
-                "occupancy",
-                ">=",
-                "field:capacity",
-                title=Text("Book house full", "书屋满员"),
-            ),
-        ),
-        stats=(
-            StatSpec("borrowed", Text("Books borrowed", "借书"), event_type="book-borrowed"),
-            StatSpec("returned", Text("Books returned", "还书"), event_type="book-returned"),
-            StatSpec("readers", Text("Readers now", "在馆读者"), telemetry_field="occupancy"),
-        ),
-    )
+    ),
+    stats=(
+        StatSpec("borrowed", Text("Books borrowed", "借书"), event_type="book-borrowed"),
+        StatSpec("returned", Text("Books returned", "还书"), event_type="book-returned"),
+        StatSpec("readers", Text("Readers now", "在馆读者"), telemetry_field="occupancy"),
+    ),
 )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from contracts.alarms import BurstRule, EventRule
 from contracts.envelope import ResidentRef, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -79,64 +79,54 @@ class Release(WireModel):
     """End a lockdown."""
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Face-recognition gate", "人脸识别门禁"),
-        events={
-            "entry-granted": EntryGranted,
-            "entry-denied": EntryDenied,
-            "tailgating": Tailgating,
-            "door-held-open": DoorHeldOpen,
-            "camera-fault": CameraFault,
-            "camera-recovered": CameraRecovered,
-        },
-        telemetry=GateTelemetry,
-        commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
-        personal_events=frozenset({"entry-granted", "entry-denied"}),
-        alarms=(
-            BurstRule(
-                "repeated-denials",
-                Severity.MAJOR,
-                "entry-denied",
-                count=5,
-                window_s=120,
-                where={"reason": ("unknown-face", "low-confidence", "blocklisted")},
-                title=Text("Repeated denied entries", "多次拒绝进入"),
-            ),
-            EventRule(
-                "tailgating",
-                Severity.MAJOR,
-                "tailgating",
-                clear_after_s=600,
-                title=Text("Tailgating", "尾随进入"),
-            ),
-            EventRule(
-                "door-held-open",
-                Severity.MINOR,
-                "door-held-open",
-                clear_after_s=600,
-                title=Text("Door held open", "门长时间未关"),
-            ),
-            EventRule(
-                "camera-fault",
-                Severity.MINOR,
-                "camera-fault",
-                clear_on=("camera-recovered",),
-                title=Text("Face camera down", "人脸摄像头故障"),
-            ),
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Face-recognition gate", "人脸识别门禁"),
+    telemetry=GateTelemetry,
+    commands={"open-once": OpenOnce, "lock-down": LockDown, "release": Release},
+    events={
+        "entry-granted": EntryGranted,
+        "entry-denied": EntryDenied,
+        "tailgating": Tailgating,
+        "door-held-open": DoorHeldOpen,
+        "camera-fault": CameraFault,
+        "camera-recovered": CameraRecovered,
+    },
+    personal_events=frozenset({"entry-granted", "entry-denied"}),
+    alarms=(
+        BurstRule(
+            "repeated-denials",
+            Severity.MAJOR,
+            Text("Repeated denied entries", "多次拒绝进入"),
+            event_type="entry-denied",
+            count=5,
+            window_s=120,
+            where={"reason": ("unknown-face", "low-confidence", "blocklisted")},
         ),
-        stats=(
-            StatSpec(
-                "entries", Text("Entries through the gates", "闸机通行"), event_type="entry-granted"
-            ),
-            StatSpec(
-                "entries-within-3s",
-                Text("Entries within 3 s", "3秒内通行"),
-                event_type="entry-granted",
-                at_most={"duration_ms": 3000},
-            ),
-            StatSpec("denied", Text("Denied entries", "拒绝通行"), event_type="entry-denied"),
+        EventRule("tailgating", Severity.MAJOR, Text("Tailgating", "尾随进入"), clear_after_s=600),
+        EventRule(
+            "door-held-open",
+            Severity.MINOR,
+            Text("Door held open", "门长时间未关"),
+            clear_after_s=600,
         ),
-    )
+        EventRule(
+            "camera-fault",
+            Severity.MINOR,
+            Text("Face camera down", "人脸摄像头故障"),
+            clear_on=("camera-recovered",),
+        ),
+    ),
+    stats=(
+        StatSpec(
+            "entries", Text("Entries through the gates", "闸机通行"), event_type="entry-granted"
+        ),
+        StatSpec(
+            "entries-within-3s",
+            Text("Entries within 3 s", "3秒内通行"),
+            event_type="entry-granted",
+            at_most={"duration_ms": 3000},
+        ),
+        StatSpec("denied", Text("Denied entries", "拒绝通行"), event_type="entry-denied"),
+    ),
 )

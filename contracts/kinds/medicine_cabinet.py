@@ -9,7 +9,7 @@ from pydantic import Field
 
 from contracts.alarms import EventRule, TelemetryRule
 from contracts.envelope import Identifier, ResidentRef, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -127,90 +127,71 @@ class SetTemperatureBand(WireModel):
     max_c: float = Field(ge=-25, le=30)
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Smart medicine cabinet", "智能药柜"),
-        events={
-            "medicine-dispensed": MedicineDispensed,
-            "restocked": Restocked,
-            "stock-low": StockLow,
-            "stock-out": StockOut,
-            "item-expired": ItemExpired,
-            "door-forced": DoorForced,
-            "door-left-open": DoorLeftOpen,
-            "cooler-fault": CoolerFault,
-            "cooler-recovered": CoolerRecovered,
-            "temperature-excursion": TemperatureExcursion,
-        },
-        telemetry=CabinetTelemetry,
-        commands={
-            "restock": Restock,
-            "lock": Lock,
-            "unlock": Unlock,
-            "set-temperature-band": SetTemperatureBand,
-        },
-        personal_events=frozenset({"medicine-dispensed"}),
-        alarms=(
-            TelemetryRule(
-                "cold-chain-high",
-                Severity.CRITICAL,
-                "temperature_c",
-                ">",
-                "field:band_max_c",
-                for_s=300,
-                title=Text("Cold chain too warm", "冷链温度过高"),
-            ),
-            TelemetryRule(
-                "cold-chain-low",
-                Severity.MAJOR,
-                "temperature_c",
-                "<",
-                "field:band_min_c",
-                for_s=300,
-                title=Text("Cold chain too cold", "冷链温度过低"),
-            ),
-            EventRule(
-                "cooler-fault",
-                Severity.MAJOR,
-                "cooler-fault",
-                clear_on=("cooler-recovered",),
-                title=Text("Cooler failed", "制冷故障"),
-            ),
-            EventRule(
-                "stock-low",
-                Severity.WARNING,
-                "stock-low",
-                clear_on=("restocked",),
-                title=Text("Stock low", "库存偏低"),
-            ),
-            EventRule(
-                "stock-out",
-                Severity.MAJOR,
-                "stock-out",
-                clear_on=("restocked",),
-                title=Text("Out of stock", "缺货"),
-            ),
-            EventRule(
-                "item-expired",
-                Severity.MAJOR,
-                "item-expired",
-                clear_on=("restocked",),
-                title=Text("Expired medicine", "药品过期"),
-            ),
-            EventRule(
-                "door-forced",
-                Severity.CRITICAL,
-                "door-forced",
-                title=Text("Door forced", "柜门被撬"),
-            ),
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Smart medicine cabinet", "智能药柜"),
+    telemetry=CabinetTelemetry,
+    commands={
+        "restock": Restock,
+        "lock": Lock,
+        "unlock": Unlock,
+        "set-temperature-band": SetTemperatureBand,
+    },
+    events={
+        "medicine-dispensed": MedicineDispensed,
+        "restocked": Restocked,
+        "stock-low": StockLow,
+        "stock-out": StockOut,
+        "item-expired": ItemExpired,
+        "door-forced": DoorForced,
+        "door-left-open": DoorLeftOpen,
+        "cooler-fault": CoolerFault,
+        "cooler-recovered": CoolerRecovered,
+        "temperature-excursion": TemperatureExcursion,
+    },
+    personal_events=frozenset({"medicine-dispensed"}),
+    alarms=(
+        TelemetryRule(
+            "cold-chain-high",
+            Severity.CRITICAL,
+            Text("Cold chain too warm", "冷链温度过高"),
+            field="temperature_c",
+            op=">",
+            value="field:band_max_c",
+            for_s=300,
         ),
-        stats=(
-            StatSpec(
-                "dispensed",
-                Text("Medicines dispensed", "药品取用"),
-                event_type="medicine-dispensed",
-            ),
+        TelemetryRule(
+            "cold-chain-low",
+            Severity.MAJOR,
+            Text("Cold chain too cold", "冷链温度过低"),
+            field="temperature_c",
+            op="<",
+            value="field:band_min_c",
+            for_s=300,
         ),
-    )
+        EventRule(
+            "cooler-fault",
+            Severity.MAJOR,
+            Text("Cooler failed", "制冷故障"),
+            clear_on=("cooler-recovered",),
+        ),
+        EventRule(
+            "stock-low", Severity.WARNING, Text("Stock low", "库存偏低"), clear_on=("restocked",)
+        ),
+        EventRule(
+            "stock-out", Severity.MAJOR, Text("Out of stock", "缺货"), clear_on=("restocked",)
+        ),
+        EventRule(
+            "item-expired",
+            Severity.MAJOR,
+            Text("Expired medicine", "药品过期"),
+            clear_on=("restocked",),
+        ),
+        EventRule("door-forced", Severity.CRITICAL, Text("Door forced", "柜门被撬")),
+    ),
+    stats=(
+        StatSpec(
+            "dispensed", Text("Medicines dispensed", "药品取用"), event_type="medicine-dispensed"
+        ),
+    ),
 )

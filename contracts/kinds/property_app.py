@@ -8,7 +8,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from contracts.alarms import DeadlineRule
 from contracts.envelope import ResidentRef, Token, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -81,41 +81,35 @@ class Escalate(WireModel):
     request_id: Token
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Property-management app", "物业服务App"),
-        events={
-            "request-created": RequestCreated,
-            "request-assigned": RequestAssigned,
-            "request-resolved": RequestResolved,
-            "request-rated": RequestRated,
-            "request-escalated": RequestEscalated,
-        },
-        telemetry=PropertyAppTelemetry,
-        commands={"assign": Assign, "resolve": Resolve, "escalate": Escalate},
-        personal_events=frozenset({"request-created"}),
-        alarms=(
-            DeadlineRule(
-                "request-overdue",
-                Severity.MAJOR,
-                "request-created",
-                end=("request-resolved",),
-                key="request_id",
-                due_field="due",
-                title=Text("Request past its deadline", "工单超时"),
-            ),
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Property-management app", "物业服务App"),
+    telemetry=PropertyAppTelemetry,
+    commands={"assign": Assign, "resolve": Resolve, "escalate": Escalate},
+    events={
+        "request-created": RequestCreated,
+        "request-assigned": RequestAssigned,
+        "request-resolved": RequestResolved,
+        "request-rated": RequestRated,
+        "request-escalated": RequestEscalated,
+    },
+    personal_events=frozenset({"request-created"}),
+    alarms=(
+        DeadlineRule(
+            "request-overdue",
+            Severity.MAJOR,
+            Text("Request past its deadline", "工单超时"),
+            start="request-created",
+            end=("request-resolved",),
+            key="request_id",
+            due_field="due",
         ),
-        stats=(
-            StatSpec("requests", Text("Requests filed", "报事报修"), event_type="request-created"),
-            StatSpec(
-                "resolved", Text("Requests resolved", "已解决"), event_type="request-resolved"
-            ),
-            StatSpec(
-                "open-requests",
-                Text("Open requests", "待处理工单"),
-                telemetry_field="open_requests",
-            ),
+    ),
+    stats=(
+        StatSpec("requests", Text("Requests filed", "报事报修"), event_type="request-created"),
+        StatSpec("resolved", Text("Requests resolved", "已解决"), event_type="request-resolved"),
+        StatSpec(
+            "open-requests", Text("Open requests", "待处理工单"), telemetry_field="open_requests"
         ),
-    )
+    ),
 )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from contracts.alarms import TelemetryRule
 from contracts.envelope import ResidentRef, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -68,34 +68,32 @@ class Release(WireModel):
     """End a lockdown; pupils held at the gate go through."""
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Smart school gate", "智慧学校"),
-        events={
-            "student-arrived": StudentArrived,
-            "student-departed": StudentDeparted,
-            "picked-up": PickedUp,
-            "visitor-registered": VisitorRegistered,
-        },
-        telemetry=SchoolTelemetry,
-        commands={"open-gate": OpenGate, "lock-down": LockDown, "release": Release},
-        personal_events=frozenset(
-            {"student-arrived", "student-departed", "picked-up", "visitor-registered"}
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Smart school gate", "智慧学校"),
+    telemetry=SchoolTelemetry,
+    commands={"open-gate": OpenGate, "lock-down": LockDown, "release": Release},
+    events={
+        "student-arrived": StudentArrived,
+        "student-departed": StudentDeparted,
+        "picked-up": PickedUp,
+        "visitor-registered": VisitorRegistered,
+    },
+    personal_events=frozenset(
+        {"student-arrived", "student-departed", "picked-up", "visitor-registered"}
+    ),
+    alarms=(
+        TelemetryRule(
+            "school-lockdown",
+            Severity.MAJOR,
+            Text("School gate locked down", "校门封闭"),
+            field="gate",
+            op="==",
+            value="locked",
         ),
-        alarms=(
-            TelemetryRule(
-                "school-lockdown",
-                Severity.MAJOR,
-                "gate",
-                "==",
-                "locked",
-                title=Text("School gate locked down", "校门封闭"),
-            ),
-        ),
-        stats=(
-            StatSpec("arrivals", Text("Pupils arrived", "到校"), event_type="student-arrived"),
-            StatSpec("picked-up", Text("Pupils picked up", "接走"), event_type="picked-up"),
-        ),
-    )
+    ),
+    stats=(
+        StatSpec("arrivals", Text("Pupils arrived", "到校"), event_type="student-arrived"),
+        StatSpec("picked-up", Text("Pupils picked up", "接走"), event_type="picked-up"),
+    ),
 )

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints
 
 from contracts.alarms import EventRule, TelemetryRule
 from contracts.envelope import WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -93,49 +93,46 @@ class RebootKiosk(WireModel):
     kiosk: KioskNo
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("24-hour service centre", "24小时便民服务中心"),
-        events={
-            "ticket-issued": TicketIssued,
-            "ticket-served": TicketServed,
-            "self-service-transaction": SelfServiceTransaction,
-            "kiosk-fault": KioskFault,
-            "kiosk-recovered": KioskRecovered,
-        },
-        telemetry=ServiceCentreTelemetry,
-        commands={
-            "open-counter": OpenCounter,
-            "close-counter": CloseCounter,
-            "reboot-kiosk": RebootKiosk,
-        },
-        alarms=(
-            EventRule(
-                "kiosk-fault",
-                Severity.MINOR,
-                "kiosk-fault",
-                clear_on=("kiosk-recovered",),
-                title=Text("Kiosk fault", "自助机故障"),
-            ),
-            TelemetryRule(
-                "long-queue",
-                Severity.WARNING,
-                "queue_length",
-                ">=",
-                20,
-                for_s=600,
-                title=Text("Long queue", "排队过长"),
-            ),
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("24-hour service centre", "24小时便民服务中心"),
+    telemetry=ServiceCentreTelemetry,
+    commands={
+        "open-counter": OpenCounter,
+        "close-counter": CloseCounter,
+        "reboot-kiosk": RebootKiosk,
+    },
+    events={
+        "ticket-issued": TicketIssued,
+        "ticket-served": TicketServed,
+        "self-service-transaction": SelfServiceTransaction,
+        "kiosk-fault": KioskFault,
+        "kiosk-recovered": KioskRecovered,
+    },
+    alarms=(
+        EventRule(
+            "kiosk-fault",
+            Severity.MINOR,
+            Text("Kiosk fault", "自助机故障"),
+            clear_on=("kiosk-recovered",),
         ),
-        stats=(
-            StatSpec("served", Text("Tickets served", "已办理"), event_type="ticket-served"),
-            StatSpec(
-                "self-service",
-                Text("Self-service transactions", "自助办理"),
-                event_type="self-service-transaction",
-            ),
-            StatSpec("queue", Text("People queuing", "排队人数"), telemetry_field="queue_length"),
+        TelemetryRule(
+            "long-queue",
+            Severity.WARNING,
+            Text("Long queue", "排队过长"),
+            field="queue_length",
+            op=">=",
+            value=20,
+            for_s=600,
         ),
-    )
+    ),
+    stats=(
+        StatSpec("served", Text("Tickets served", "已办理"), event_type="ticket-served"),
+        StatSpec(
+            "self-service",
+            Text("Self-service transactions", "自助办理"),
+            event_type="self-service-transaction",
+        ),
+        StatSpec("queue", Text("People queuing", "排队人数"), telemetry_field="queue_length"),
+    ),
 )

@@ -8,7 +8,7 @@ from pydantic import Field, StringConstraints
 
 from contracts.alarms import EventRule
 from contracts.envelope import ResidentRef, WireModel
-from contracts.kind_spec import KindSpec, StatSpec, register_kind
+from contracts.kind_spec import KindSpec, StatSpec
 from contracts.text import Text
 from contracts.vocabulary import Severity
 
@@ -86,30 +86,27 @@ class SetQuietHours(WireModel):
     max_volume: Volume | None = Field(default=None, description="loudest allowed in quiet hours")
 
 
-SPEC = register_kind(
-    KindSpec(
-        kind=KIND,
-        label=Text("Community Bluetooth stereo", "社区蓝牙音箱"),
-        events={
-            "device-paired": DevicePaired,
-            "device-unpaired": DeviceUnpaired,
-            "track-started": TrackStarted,
-            "track-stopped": TrackStopped,
-            "volume-changed": VolumeChanged,
-            "quiet-hours-violation": QuietHoursViolation,
-        },
-        telemetry=StereoTelemetry,
-        commands={"set-volume": SetVolume, "stop": Stop, "set-quiet-hours": SetQuietHours},
-        personal_events=frozenset({"device-paired", "device-unpaired"}),
-        alarms=(
-            EventRule(
-                "quiet-hours-violation",
-                Severity.MINOR,
-                "quiet-hours-violation",
-                clear_after_s=1800,
-                title=Text("Music in quiet hours", "安静时段播放"),
-            ),
+SPEC = KindSpec(
+    kind=KIND,
+    label=Text("Community Bluetooth stereo", "社区蓝牙音箱"),
+    telemetry=StereoTelemetry,
+    commands={"set-volume": SetVolume, "stop": Stop, "set-quiet-hours": SetQuietHours},
+    events={
+        "device-paired": DevicePaired,
+        "device-unpaired": DeviceUnpaired,
+        "track-started": TrackStarted,
+        "track-stopped": TrackStopped,
+        "volume-changed": VolumeChanged,
+        "quiet-hours-violation": QuietHoursViolation,
+    },
+    personal_events=frozenset({"device-paired", "device-unpaired"}),
+    alarms=(
+        EventRule(
+            "quiet-hours-violation",
+            Severity.MINOR,
+            Text("Music in quiet hours", "安静时段播放"),
+            clear_after_s=1800,
         ),
-        stats=(StatSpec("tracks", Text("Tracks played", "播放曲目"), event_type="track-started"),),
-    )
+    ),
+    stats=(StatSpec("tracks", Text("Tracks played", "播放曲目"), event_type="track-started"),),
 )

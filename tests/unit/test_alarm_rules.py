@@ -45,11 +45,17 @@ def telemetry(data: dict[str, Any], s: float = 0.0) -> Observed:
 FAULT = EventRule(
     "camera-fault",
     Severity.MINOR,
-    "camera-fault",
     where={"camera": ("left", "right")},
     clear_on=("camera-recovered",),
     clear_after_s=600,
 )
+
+
+def test_event_rule_watches_its_own_id_as_event_type_unless_told_otherwise() -> None:
+    assert FAULT.event_type == "camera-fault"
+    assert (
+        EventRule("fault", Severity.MINOR, event_type="camera-fault").event_type == "camera-fault"
+    )
 
 
 def test_event_rule_raises_then_counts_occurrences_and_ignores_non_matching_data() -> None:
@@ -83,7 +89,7 @@ def test_rules_act_only_on_their_channel_and_types() -> None:
 DENIALS = BurstRule(
     "repeated-denials",
     Severity.MAJOR,
-    "entry-denied",
+    event_type="entry-denied",
     count=3,
     window_s=120,
     where={"reason": ("unknown-face", "blocklisted")},
@@ -109,8 +115,12 @@ def test_burst_rule_needs_no_window_for_messages_that_cannot_raise_it_and_quiets
 
 
 # -- telemetry rules ----------------------------------------------------------------------------
-TOO_WARM = TelemetryRule("cold-chain-high", Severity.CRITICAL, "temperature_c", ">", 8.0, for_s=300)
-OVER_CAPACITY = TelemetryRule("crowded", Severity.WARNING, "occupancy", ">", "field:capacity")
+TOO_WARM = TelemetryRule(
+    "cold-chain-high", Severity.CRITICAL, field="temperature_c", op=">", value=8.0, for_s=300
+)
+OVER_CAPACITY = TelemetryRule(
+    "crowded", Severity.WARNING, field="occupancy", op=">", value="field:capacity"
+)
 
 
 def test_telemetry_rule_remembers_since_when_and_raises_once_held_long_enough() -> None:
@@ -150,7 +160,7 @@ def test_telemetry_rule_compares_with_another_field_and_raises_at_once_without_f
 OVERDUE = DeadlineRule(
     "request-overdue",
     Severity.MAJOR,
-    "request-created",
+    start="request-created",
     end=("request-resolved",),
     key="request_id",
     due_field="due",
