@@ -26,7 +26,8 @@ from devices.kinds.gate import GateBehaviour
 from devices.loop import MqttLoop
 from devices.population import Population
 from devices.runner import device_rng
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 from stack.broker import BrokerProcess
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer, wait_until
