@@ -16,7 +16,7 @@ import pytest
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
 from stack.processes import API_KEY, READ_KEY, BackendProcess, wait_until
-from tests.helpers import DeviceClient
+from tests.helpers import DeviceClient, own_backend
 
 pytestmark = pytest.mark.integration
 
@@ -127,11 +127,9 @@ def limited_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_WRITE_RATE_LIMIT": "5/minute"}
-    proc = BackendProcess(
-        broker.port, creds_dir, f"sqlite:///{tmp_path / 'rl.db'}", tmp_path / "rl", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(
+        broker, creds_dir, f"sqlite:///{tmp_path / 'rl.db'}", tmp_path / "rl", env
+    )
 
 
 def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> None:
@@ -147,11 +145,9 @@ def open_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_WRITE_RATE_LIMIT": "100000/minute"}
-    proc = BackendProcess(
-        broker.port, creds_dir, f"sqlite:///{tmp_path / 'st.db'}", tmp_path / "st", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(
+        broker, creds_dir, f"sqlite:///{tmp_path / 'st.db'}", tmp_path / "st", env
+    )
 
 
 def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from devices.stats import FleetStats
 from stack.broker import BrokerProcess
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer, wait_until
-from tests.helpers import DeviceClient
+from tests.helpers import DeviceClient, own_backend
 from tests.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -215,11 +215,7 @@ def fast_keepalive_backend(
     broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_MQTT_KEEPALIVE_S": "2"}
-    proc = BackendProcess(
-        broker.port, creds_dir, database_url, tmp_path / "b", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(broker, creds_dir, database_url, tmp_path / "b", env)
 
 
 def test_broker_frozen_longer_than_keepalive(

@@ -18,6 +18,7 @@ from contracts.fleet import load_fleet
 from devices.population import Population
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, wait_until
+from tests.helpers import own_backend
 
 # Column names that would hold what must never be stored: a person's name, an image, biometrics.
 FORBIDDEN = re.compile(r"(^|_)(name|image|photo|picture|face|template|biometric|phone|id_card)")
@@ -57,11 +58,7 @@ def day_backend(
 ) -> Iterator[BackendProcess]:
     # A simulated day runs the device clocks ahead of ours on purpose.
     env = {"LIJIA_MAX_CLOCK_SKEW_S": "0"}
-    proc = BackendProcess(
-        broker.port, creds_dir, database_url, tmp_path / "b", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(broker, creds_dir, database_url, tmp_path / "b", env)
 
 
 @pytest.mark.integration
