@@ -122,14 +122,20 @@ def test_events_pagination_and_filters(
     assert set(sent) <= set(backend.event_ids(device_id="gate-east", type="entry-granted"))
 
 
+def _write_limited(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path, limit: str, name: str
+) -> Iterator[BackendProcess]:
+    """A backend of its own on SQLite `name`.db whose writes are limited to `limit` per key."""
+    db = f"sqlite:///{tmp_path / f'{name}.db'}"
+    env = {"LIJIA_WRITE_RATE_LIMIT": limit}
+    yield from own_backend(broker, creds_dir, db, tmp_path / name, env)
+
+
 @pytest.fixture
 def limited_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
-    env = {"LIJIA_WRITE_RATE_LIMIT": "5/minute"}
-    yield from own_backend(
-        broker, creds_dir, f"sqlite:///{tmp_path / 'rl.db'}", tmp_path / "rl", env
-    )
+    yield from _write_limited(broker, creds_dir, tmp_path, "5/minute", "rl")
 
 
 def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> None:
@@ -144,10 +150,7 @@ def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> Non
 def open_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
-    env = {"LIJIA_WRITE_RATE_LIMIT": "100000/minute"}
-    yield from own_backend(
-        broker, creds_dir, f"sqlite:///{tmp_path / 'st.db'}", tmp_path / "st", env
-    )
+    yield from _write_limited(broker, creds_dir, tmp_path, "100000/minute", "st")
 
 
 def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_path: Path) -> None:
