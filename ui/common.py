@@ -142,6 +142,18 @@ def fmt_number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def event_row(event: dict[str, Any], device: str | None = None) -> dict[str, str]:
+    """One stored event as a table row: time, the device (where `device` names it), type, an
+    injected event's mark, details."""
+    row = {t("col.time"): fmt_time(event["ts"])}
+    if device is not None:
+        row[t("col.device")] = device
+    row[t("col.type")] = event["type"]
+    row[t("col.injected")] = "💉" if event["injected"] else ""
+    row[t("col.details")] = details(event["data"])
+    return row
+
+
 # -- filters ------------------------------------------------------------------------------------
 ALL = ""  # a filter's "all" choice: the query leaves its parameter out
 

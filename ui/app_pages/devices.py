@@ -17,6 +17,7 @@ from ui.common import (
     availability_text,
     details,
     device_name,
+    event_row,
     fmt_clock,
     fmt_time,
     kind_filter,
@@ -142,17 +143,7 @@ def recent_events(device: dict[str, Any]) -> None:
         st.info(t("devices.no_events"))
         return
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("col.time"): fmt_time(e["ts"]),
-                    t("col.type"): e["type"],
-                    t("col.injected"): "💉" if e["injected"] else "",
-                    t("col.details"): details(e["data"]),
-                }
-                for e in events
-            ]
-        ),
+        pd.DataFrame([event_row(e) for e in events]),
         hide_index=True,
         width="stretch",
     )

@@ -12,9 +12,8 @@ from ui.api import ApiError, get, get_text
 from ui.common import (
     ALL,
     CHONGQING,
-    details,
     device_name,
-    fmt_time,
+    event_row,
     kind_filter,
     kinds,
     now_local,
@@ -120,18 +119,7 @@ def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
         st.caption(stamp)
         return
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("col.time"): fmt_time(e["ts"]),
-                    t("col.device"): names.get(e["device_id"], e["device_id"]),
-                    t("col.type"): e["type"],
-                    t("col.injected"): "💉" if e["injected"] else "",
-                    t("col.details"): details(e["data"]),
-                }
-                for e in events
-            ]
-        ),
+        pd.DataFrame([event_row(e, names.get(e["device_id"], e["device_id"])) for e in events]),
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(events), 640),
