@@ -20,7 +20,7 @@ import pytest
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
 from stack.ports import free_port
-from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
+from stack.processes import API_KEY, ROOT, BackendProcess, devices_command, wait_until
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
@@ -68,11 +68,10 @@ def simulated_fleet(
     broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     proc = _spawn(
-        [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
-         "--credentials-dir", str(creds_dir), "--speed", FLEET_SPEED],
+        devices_command(broker.port, creds_dir, "--speed", FLEET_SPEED),
         tmp_path / "devices.log",
         os.environ.copy(),
-    )  # fmt: skip
+    )
     yield proc
     _stop(proc)
 

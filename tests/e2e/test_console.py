@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from contracts.topics import Channel
 from contracts.validation import validate_data
 from stack.broker import BrokerProcess
 from stack.ports import free_port
-from stack.processes import API_KEY, READ_KEY, ROOT, BackendProcess, wait_until
+from stack.processes import API_KEY, READ_KEY, ROOT, BackendProcess, devices_command, wait_until
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
@@ -68,8 +67,7 @@ def simulated_gate(
     """The real simulated South Gate, which answers commands."""
     with (tmp_path / "devices.log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
-             "--credentials-dir", str(creds_dir), "--only", "gate-south"],
+            devices_command(broker.port, creds_dir, "--only", "gate-south"),
             cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     yield proc
