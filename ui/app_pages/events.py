@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.api import ApiError, get, get_text
+from ui.api import ApiError, get, get_or_show_error, get_text
 from ui.common import (
     ALL,
     CHONGQING,
@@ -108,11 +108,10 @@ def download(chosen: dict[str, Any]) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
-    try:
-        events = get("/events", limit=LIMIT, **query(chosen))["data"]
-    except ApiError as exc:
-        st.error(str(exc))
+    page = get_or_show_error("/events", limit=LIMIT, **query(chosen))
+    if page is None:
         return
+    events = page["data"]
     stamp = t("updated", time=now_local().strftime("%H:%M:%S"), every=REFRESH_S)
     if not events:
         st.info(t("events.none"))
