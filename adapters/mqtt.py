@@ -26,6 +26,16 @@ OnMessage = Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None]
 OnPublish = Callable[[mqtt.Client, Any, int, ReasonCode, Properties | None], None]
 
 
+def on_connack(handler: Callable[[ReasonCode], None]) -> OnConnect:
+    """paho's on_connect for a handler that needs only the broker's answer (failure: refused)."""
+    return lambda _client, _userdata, _flags, reason, _props: handler(reason)
+
+
+def on_disconnected(handler: Callable[[ReasonCode], None]) -> OnDisconnect:
+    """paho's on_disconnect for a handler that needs only the reason the connection ended."""
+    return lambda _client, _userdata, _flags, reason, _props: handler(reason)
+
+
 def protocol_version(protocol: str) -> MQTTProtocolVersion:
     """`"5"` is MQTT 5; anything else is MQTT 3.1.1 (what the embedded fallback broker speaks)."""
     return mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311

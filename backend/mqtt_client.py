@@ -49,3 +49,14 @@ def connect_kwargs(settings: Settings, *, persistent: bool) -> ConnectOptions:
     return connect_options(
         settings.mqtt_protocol, persistent=persistent, session_expiry_s=settings.session_expiry_s
     )
+
+
+def connect_in_background(client: mqtt.Client, settings: Settings, *, persistent: bool) -> None:
+    """Connect in the background and start paho's network thread, which reconnects by itself."""
+    client.connect_async(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        keepalive=settings.mqtt_keepalive_s,
+        **connect_kwargs(settings, persistent=persistent),
+    )
+    client.loop_start()

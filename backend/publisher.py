@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters.mqtt import on_connack, on_disconnected
 from backend.config import Settings
-from backend.mqtt_client import connect_kwargs, make_client
+from backend.mqtt_client import connect_in_background, make_client
 from contracts.topics import CHANNEL_RULES, Topic
 
 log = logging.getLogger(__name__)
@@ -31,44 +30,24 @@ class Publisher:
             settings,
             f"lijia-backend-out-{uuid.uuid4().hex[:8]}",
             persistent=False,
-            on_connect=self._on_connect,
-            on_disconnect=self._on_disconnect,
+            on_connect=on_connack(self._on_connect),
+            on_disconnect=on_disconnected(self._on_disconnect),
         )
 
     def start(self) -> None:
-        self.client.connect_async(
-            self.settings.mqtt_host,
-            self.settings.mqtt_port,
-            keepalive=self.settings.mqtt_keepalive_s,
-            **connect_kwargs(self.settings, persistent=False),
-        )
-        self.client.loop_start()
+        connect_in_background(self.client, self.settings, persistent=False)
 
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def _on_connect(
-        self,
-        _c: mqtt.Client,
-        _u: Any,
-        _f: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        _p: Properties | None,
-    ) -> None:
+    def _on_connect(self, reason: ReasonCode) -> None:
         if reason.is_failure:
             log.error("broker refused publisher connection: %s", reason)
         else:
             self.connected.set()
 
-    def _on_disconnect(
-        self,
-        _c: mqtt.Client,
-        _u: Any,
-        _f: mqtt.DisconnectFlags,
-        _r: ReasonCode,
-        _p: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, _reason: ReasonCode) -> None:
         self.connected.clear()
 
     def publish(self, topic: Topic, payload: bytes, timeout: float = 5.0) -> None:

@@ -23,7 +23,8 @@ from contracts.fleet import load_fleet
 from contracts.validation import dumps
 from devices.clock import SimClock
 from devices.loop import MqttLoop
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 from devices.street import Street
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -44,6 +44,7 @@ class Behaviour(ABC):
     """A device's behaviour. No I/O: it is driven by `wake` at the instants it asks for."""
 
     kind: ClassVar[str]
+    next_telemetry: datetime  # when the periodic telemetry is due (each kind's `start` sets it)
 
     def __init__(self, spec: DeviceSpec, rng: random.Random, population: Population) -> None:
         self.spec = spec
@@ -52,6 +53,14 @@ class Behaviour(ABC):
 
     def rate(self, name: str, default: float) -> float:
         return float(self.spec.rates.get(name, default))
+
+    def telemetry_due(self, now: datetime, every_s: float) -> bool:
+        """Is the periodic telemetry due at `now`? If so, the next one is set for the device's
+        `telemetry_every_s` rate (else `every_s`) later."""
+        if now < self.next_telemetry:
+            return False
+        self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", every_s))
+        return True
 
     @abstractmethod
     def start(self, now: datetime) -> None:

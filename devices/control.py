@@ -17,11 +17,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from adapters.mqtt import Backoff, make_client
+from adapters.mqtt import Backoff, make_client, on_connack, on_disconnected
 from contracts.envelope import new_id
 from contracts.simulation import (
     ACK_TOPIC,
@@ -56,8 +55,8 @@ class SimulatorControl:
             SIMULATOR_USER,
             password,
             protocol=broker.protocol,
-            on_connect=self._on_connect,
-            on_disconnect=self._on_disconnect,
+            on_connect=on_connack(self._on_connect),
+            on_disconnect=on_disconnected(self._on_disconnect),
         )
         self.client.message_callback_add(CONTROL_TOPIC, self._on_control)
         self.broker = broker
@@ -82,28 +81,14 @@ class SimulatorControl:
     def _retry(self) -> None:
         self.loop.call_later(self.backoff.next(), self._reconnect)
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _u: Any,
-        _f: mqtt.ConnectFlags,
-        rc: ReasonCode,
-        _p: Properties | None,
-    ) -> None:
+    def _on_connect(self, rc: ReasonCode) -> None:
         if rc.is_failure:
             log.error("broker refused the simulator's control session: %s", rc)
             return
         self.backoff.reset()
-        client.subscribe(CONTROL_TOPIC, qos=1)
+        self.client.subscribe(CONTROL_TOPIC, qos=1)
 
-    def _on_disconnect(
-        self,
-        _c: mqtt.Client,
-        _u: Any,
-        _f: mqtt.DisconnectFlags,
-        _rc: ReasonCode,
-        _p: Properties | None,
-    ) -> None:
+    def _on_disconnect(self, _rc: ReasonCode) -> None:
         if not self.closing:
             self._retry()
 

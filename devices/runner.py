@@ -45,7 +45,8 @@ from devices.clock import SimClock, speed_label
 from devices.control import SimulatorControl
 from devices.daily import CHONGQING
 from devices.loop import MqttLoop
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 from devices.street import Street
 from devices.street import device_rng as device_rng  # where tests and bench import it from
 

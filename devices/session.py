@@ -7,7 +7,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -34,6 +34,7 @@ from devices.clock import SimClock
 from devices.faults import NetworkFaults
 from devices.loop import MqttLoop
 from devices.outbox import Outbox
+from devices.stats import FleetStats
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +45,6 @@ class BrokerAddress:
     port: int = 1883
     protocol: str = "5"  # "5" or "3.1.1" (the embedded fallback broker)
     keepalive: int = 30
-
-
-@dataclass
-class FleetStats:
-    connected: int = 0
-    # Sessions whose first connection attempt has an answer (CONNACK, refusal or socket error).
-    settled: int = 0
-    published: int = 0
-    events: int = 0  # of `published`, on the events channel
-    commands: int = 0
-    errors: int = 0
-    # Publishes of online devices not yet acknowledged by the broker (the runner's back-pressure).
-    backlog: int = 0
-    # Emissions of devices the broker refuses (bad credentials): never queued, so never piled up.
-    dropped: int = 0
-    # Acknowledged messages published again after a reconnect (devices/outbox.py).
-    resent: int = 0
-    refused: set[str] = field(default_factory=set)
 
 
 class DeviceSession:
@@ -232,13 +215,18 @@ class DeviceSession:
         if not self.online:
             self._disconnect()
             return
+        self._goodbye(timeout, self._disconnect)
+
+    def _goodbye(self, timeout: float, then: Callable[[], object]) -> None:
+        """Publish the clean-shutdown state, and call `then` once the broker has acknowledged it,
+        the connection is gone, or `timeout` s have passed."""
         bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
         info = self._publish(Channel.STATE, dumps(bye))
         deadline = time.monotonic() + timeout
 
         def finish() -> None:
             if info.is_published() or time.monotonic() > deadline or not self.online:
-                self._disconnect()
+                then()
             else:
                 self.loop.call_later(0.02, finish)
 
@@ -279,6 +267,24 @@ class DeviceSession:
         if self.online:
             self.stats.backlog -= 1
 
+    def _envelope(
+        self, type_: str, ts: datetime, correlation_id: str | None, data: dict[str, Any]
+    ) -> Envelope:
+        """The next envelope of this boot: a new event id and the next sequence number."""
+        env = Envelope(
+            event_id=new_id(),
+            device_id=self.device_id,
+            kind=self.kind,
+            type=type_,
+            seq=self.seq,
+            boot=self.boot,
+            ts=ts,
+            correlation_id=correlation_id,
+            data=data,
+        )
+        self.seq += 1
+        return env
+
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
         net = self.net
         if net is not None and not net.active:
@@ -286,18 +292,8 @@ class DeviceSession:
             net = None
         if net is not None and net.spec.skew_s:
             ts += timedelta(seconds=net.spec.skew_s)  # the device's clock is off, not the world
-        env = Envelope(
-            event_id=new_id(),
-            device_id=self.device_id,
-            kind=self.kind,
-            type=emission.type,
-            seq=self.seq,
-            boot=self.boot,
-            ts=ts,
-            correlation_id=emission.correlation_id,
-            data=emission.data.model_dump(mode="json", exclude_none=True),
-        )
-        self.seq += 1
+        data = emission.data.model_dump(mode="json", exclude_none=True)
+        env = self._envelope(emission.type, ts, emission.correlation_id, data)
         if self.refused:
             self.stats.dropped += 1  # the broker will not take it: do not pile it up in paho
         elif net is None:
@@ -343,18 +339,8 @@ class DeviceSession:
             return
         if abrupt:
             self._cut_link()
-            return
-        bye = Availability(status="offline", reason="clean-shutdown", ts=datetime.now(UTC))
-        info = self._publish(Channel.STATE, dumps(bye))
-        deadline = time.monotonic() + 5.0
-
-        def finish() -> None:
-            if info.is_published() or time.monotonic() > deadline or not self.online:
-                self.client.disconnect()
-            else:
-                self.loop.call_later(0.02, finish)
-
-        finish()
+        else:
+            self._goodbye(5.0, self.client.disconnect)
 
     def _cut_link(self) -> None:
         """Shut the socket without DISCONNECT: to the broker, a lost link (it sends the Will)."""
@@ -367,18 +353,7 @@ class DeviceSession:
     def _result(self, command_id: str, status: str, reason: str | None = None) -> None:
         result = CommandResult(command_id=command_id, status=status, reason=reason)
         data = result.model_dump(mode="json", exclude_none=True)
-        env = Envelope(
-            event_id=new_id(),
-            device_id=self.device_id,
-            kind=self.kind,
-            type=COMMAND_RESULT_TYPE,
-            seq=self.seq,
-            boot=self.boot,
-            ts=self.now(),
-            correlation_id=command_id,
-            data=data,
-        )
-        self.seq += 1
+        env = self._envelope(COMMAND_RESULT_TYPE, self.now(), command_id, data)
         self._publish(Channel.COMMAND_RESULTS, dumps(env))
 
     def _on_command(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

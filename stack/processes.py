@@ -268,13 +268,18 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("LIJIA_")}
 
 
+def devices_command(port: int, creds_dir: Path, *args: str) -> list[str]:
+    """The command line of `python -m devices run` against the broker on `port`."""
+    return [sys.executable, "-m", "devices", "run", "--port", str(port),
+            "--credentials-dir", str(creds_dir), *args]  # fmt: skip
+
+
 class Simulator:
     """`python -m devices run` as a subprocess; its log is kept for failure messages."""
 
     def __init__(self, port: int, creds_dir: Path, log: Path, *args: str) -> None:
         self.log = log
-        cmd = [sys.executable, "-m", "devices", "run", "--port", str(port),
-               "--credentials-dir", str(creds_dir), "--status-every", "2", *args]  # fmt: skip
+        cmd = devices_command(port, creds_dir, "--status-every", "2", *args)
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 cmd, cwd=ROOT, env=clean_env(), stdout=out, stderr=subprocess.STDOUT

@@ -1,9 +1,12 @@
-"""A hand-driven MQTT device for tests (the other process helpers live in stack.processes)."""
+"""A hand-driven MQTT device, a backend of a test's own and commands through the API, for tests
+(the other process helpers live in stack.processes)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -12,7 +15,8 @@ from adapters.mqtt import Backoff, make_client
 from contracts.envelope import Envelope, new_id
 from contracts.topics import Channel, Topic
 from contracts.validation import dumps
-from stack.processes import wait_until
+from stack.broker import BrokerProcess
+from stack.processes import BackendProcess, wait_until
 
 
 class DeviceClient:
@@ -71,3 +75,29 @@ class DeviceClient:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def own_backend(
+    broker: BrokerProcess,
+    creds_dir: Path,
+    database_url: str,
+    data_dir: Path,
+    env: dict[str, str],
+) -> Iterator[BackendProcess]:
+    """For a fixture (`yield from`): a backend started with `env` added, stopped afterwards."""
+    proc = BackendProcess(broker.port, creds_dir, database_url, data_dir, extra_env=env).start()
+    yield proc
+    proc.stop()
+
+
+def command(backend: BackendProcess, device: str, name: str, **params: Any) -> dict[str, Any]:
+    """Send a command through the API and wait for its final status."""
+    resp = backend.post(f"/devices/{device}/commands", {"name": name, "params": params})
+    assert resp.status_code == 202, resp.text
+    cid = resp.json()["command_id"]
+
+    def final() -> dict[str, Any] | None:
+        cmd: dict[str, Any] = backend.get(f"/commands/{cid}")
+        return cmd if cmd["status"] not in ("pending", "sent", "accepted") else None
+
+    return wait_until(final, timeout=30)  # type: ignore[no-any-return]

@@ -48,6 +48,15 @@ def get(path: str, **params: Any) -> Any:
         raise _readable(exc) from None
 
 
+def get_or_show_error(path: str, **params: Any) -> Any | None:
+    """GET, or show why not on the page and return None: the caller then draws no more."""
+    try:
+        return get(path, **params)
+    except ApiError as exc:
+        st.error(str(exc))
+        return None
+
+
 def get_text(path: str, **params: Any) -> str:
     """A non-JSON resource, e.g. /events.csv."""
     try:

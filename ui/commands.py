@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from contracts.vocabulary import CommandStatus
-from ui.api import ApiError, get
+from ui.api import get, get_or_show_error
 from ui.common import TERMINAL_COMMAND, command_status_text
 from ui.i18n import t
 
@@ -28,10 +28,8 @@ def _render(command: dict[str, Any]) -> None:
 
 @st.fragment(run_every=1)
 def _follow(command_id: str) -> None:
-    try:
-        command = get(f"/commands/{command_id}")
-    except ApiError as exc:
-        st.error(str(exc))
+    command = get_or_show_error(f"/commands/{command_id}")
+    if command is None:
         return
     _render(command)
     if command["status"] in TERMINAL_COMMAND:

@@ -1,4 +1,5 @@
-"""Small helpers shared by the pages: times in Chongqing, labels from the contract, states."""
+"""Small helpers shared by the pages: times in Chongqing, labels from the contract, states,
+filters."""
 
 from __future__ import annotations
 
@@ -139,3 +140,37 @@ def details(data: dict[str, Any]) -> str:
 
 def fmt_number(value: float) -> str:
     return f"{int(value):,}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def event_row(event: dict[str, Any], device: str | None = None) -> dict[str, str]:
+    """One stored event as a table row: time, the device (where `device` names it), type, an
+    injected event's mark, details."""
+    row = {t("col.time"): fmt_time(event["ts"])}
+    if device is not None:
+        row[t("col.device")] = device
+    row[t("col.type")] = event["type"]
+    row[t("col.injected")] = "💉" if event["injected"] else ""
+    row[t("col.details")] = details(event["data"])
+    return row
+
+
+# -- filters ------------------------------------------------------------------------------------
+ALL = ""  # a filter's "all" choice: the query leaves its parameter out
+
+
+def kind_filter(where: Any, label: str, key: str) -> str:
+    """A kind, or all kinds; `where` is the page or one of its columns."""
+    choice: str = where.selectbox(
+        label,
+        [ALL, *kinds()],
+        format_func=lambda k: kind_label(k) if k else t("all"),
+        key=key,
+    )
+    return choice
+
+
+def yes_no_filter(where: Any, label: str, key: str, *, yes: str, no: str) -> str:
+    """All, only "true" or only "false" (the API's query values), shown as `yes` and `no`."""
+    shown = {ALL: t("all"), "true": yes, "false": no}
+    choice: str = where.selectbox(label, list(shown), format_func=shown.__getitem__, key=key)
+    return choice

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from ui.api import ApiError, get, post
+from ui.api import ApiError, get_or_show_error, post
 from ui.common import fmt_time
 from ui.i18n import t
 
@@ -70,10 +70,8 @@ def _render(run: dict[str, Any]) -> None:
 
 @st.fragment(run_every=1)
 def _follow(run_id: str) -> None:
-    try:
-        run = get(f"/scenarios/runs/{run_id}")
-    except ApiError as exc:
-        st.error(str(exc))
+    run = get_or_show_error(f"/scenarios/runs/{run_id}")
+    if run is None:
         return
     if run["status"] == "running" and st.button(
         t("drills.stop"), key="drills.stop", icon="⏹️", type="secondary"
@@ -91,10 +89,8 @@ def _followed_run() -> None:
     run_id = st.session_state.get(RUN_KEY)
     if not run_id:
         return
-    try:
-        run = get(f"/scenarios/runs/{run_id}")
-    except ApiError as exc:
-        st.error(str(exc))
+    run = get_or_show_error(f"/scenarios/runs/{run_id}")
+    if run is None:
         return
     if run["status"] == "running":
         _follow(str(run_id))
@@ -103,12 +99,8 @@ def _followed_run() -> None:
 
 
 def _recent() -> None:
-    try:
-        runs = get("/scenarios/runs")
-    except ApiError as exc:
-        st.error(str(exc))
-        return
-    if not runs:
+    runs = get_or_show_error("/scenarios/runs")
+    if not runs:  # none yet, or the error is shown
         return
     with st.expander(t("drills.recent", n=len(runs))):
         st.dataframe(
@@ -159,10 +151,8 @@ def start_inline(scenario: dict[str, Any]) -> dict[str, Any]:
 
 def scenarios_section() -> None:
     st.caption(t("drills.intro"))
-    try:
-        shipped = get("/scenarios")
-    except ApiError as exc:
-        st.error(str(exc))
+    shipped = get_or_show_error("/scenarios")
+    if shipped is None:
         return
     if not shipped:
         st.info(t("drills.none"))

@@ -24,7 +24,7 @@ from backend.ingest.persist import BatchResult, persist, write_batch
 from backend.ingest.plan import quarantine_plan
 from backend.ingest.registry import Registry
 from backend.ingest.stats import IngestStats
-from backend.mqtt_client import connect_kwargs, make_client
+from backend.mqtt_client import connect_in_background, make_client
 from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,7 @@ class Ingest:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
         self._writer.start()
-        self.client.connect_async(
-            self.settings.mqtt_host,
-            self.settings.mqtt_port,
-            keepalive=self.settings.mqtt_keepalive_s,
-            **connect_kwargs(self.settings, persistent=True),
-        )
-        self.client.loop_start()
+        connect_in_background(self.client, self.settings, persistent=True)
 
     def stop(self) -> None:
         self._stop.set()

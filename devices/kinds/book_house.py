@@ -184,9 +184,8 @@ class BookHouseBehaviour(Behaviour):
                 )
         if now >= self.visits.due and self.visits.fire(now):
             out.extend(self._visit(now))
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry(now))
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _telemetry(self, now: datetime) -> Emission:

@@ -68,9 +68,8 @@ class GateBehaviour(Behaviour):
                 seconds=max(1, held))))  # fmt: skip
         if now >= self.arrivals.due and self.arrivals.fire(now):
             out.extend(self._arrival(now))
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 30):
             out.append(self._telemetry())
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 30))
         return out
 
     def _telemetry(self) -> Emission:

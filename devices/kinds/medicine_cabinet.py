@@ -162,9 +162,8 @@ class MedicineCabinetBehaviour(Behaviour):
             out.extend(self._restock(range(len(self.stock)), None, "schedule", now))
         if now >= self.demand.due and self.demand.fire(now):
             out.extend(self._dispense(now))
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry())
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _new_day(self, now: datetime) -> list[Emission]:

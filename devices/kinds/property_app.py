@@ -170,9 +170,8 @@ class PropertyAppBehaviour(Behaviour):
                 out.append(emission)
         if now >= self.arrivals.due and self.arrivals.fire(now):
             out.append(self._create(now))
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry(now))
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _telemetry(self, now: datetime) -> Emission:

@@ -168,9 +168,8 @@ class SchoolBehaviour(Behaviour):
             out.append(self._step(when, action, i))
         if self.next_step >= len(self.plan):
             self.plan, self.next_step = [], 0
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry(now))
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _gate(self, now: datetime) -> str:

@@ -150,9 +150,8 @@ class ServiceCentreBehaviour(Behaviour):
                 out.append(self._kiosk_change(i, now, "technician"))
         if now >= self.visitors.due and self.visitors.fire(now):
             out.extend(self._visit(now))
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry())
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _kiosk_change(self, i: int, now: datetime, by: str) -> Emission:

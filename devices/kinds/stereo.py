@@ -170,9 +170,8 @@ class StereoBehaviour(Behaviour):
         if now >= self.sessions.due and self.sessions.fire(now):
             out += self._pair(now)
         out += self._check_quiet(now)  # catches music still playing when quiet hours begin
-        if now >= self.next_telemetry:
+        if self.telemetry_due(now, 60):
             out.append(self._telemetry())
-            self.next_telemetry = now + timedelta(seconds=self.rate("telemetry_every_s", 60))
         return out
 
     def _telemetry(self) -> Emission:

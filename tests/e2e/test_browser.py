@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
 from stack.ports import free_port
-from stack.processes import API_KEY, ROOT, BackendProcess, wait_until
+from stack.processes import API_KEY, ROOT, BackendProcess, devices_command, stop_child, wait_until
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
@@ -53,28 +54,17 @@ def _spawn(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[b
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def simulated_fleet(
     broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     proc = _spawn(
-        [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
-         "--credentials-dir", str(creds_dir), "--speed", FLEET_SPEED],
+        devices_command(broker.port, creds_dir, "--speed", FLEET_SPEED),
         tmp_path / "devices.log",
         os.environ.copy(),
-    )  # fmt: skip
+    )
     yield proc
-    _stop(proc)
+    stop_child(proc, signal.SIGTERM, timeout=15)
 
 
 @pytest.fixture
@@ -101,7 +91,7 @@ def console(backend: BackendProcess, tmp_path: Path) -> Iterator[str]:
 
     wait_until(healthy, timeout=60)
     yield url
-    _stop(proc)
+    stop_child(proc, signal.SIGTERM, timeout=15)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,15 @@ from contracts.topics import Channel
 from contracts.validation import validate_data
 from stack.broker import BrokerProcess
 from stack.ports import free_port
-from stack.processes import API_KEY, READ_KEY, ROOT, BackendProcess, wait_until
+from stack.processes import (
+    API_KEY,
+    READ_KEY,
+    ROOT,
+    BackendProcess,
+    devices_command,
+    stop_child,
+    wait_until,
+)
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
@@ -68,18 +76,11 @@ def simulated_gate(
     """The real simulated South Gate, which answers commands."""
     with (tmp_path / "devices.log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devices", "run", "--port", str(broker.port),
-             "--credentials-dir", str(creds_dir), "--only", "gate-south"],
+            devices_command(broker.port, creds_dir, "--only", "gate-south"),
             cwd=ROOT, env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     yield proc
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_child(proc, signal.SIGTERM, timeout=10)
 
 
 def app(page: str | None = None, lang: str | None = None) -> AppTest:

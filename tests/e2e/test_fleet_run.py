@@ -44,6 +44,7 @@ from devices import daily
 from devices.street import Street
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
+from tests.helpers import command
 
 pytestmark = pytest.mark.integration
 
@@ -322,18 +323,6 @@ def test_same_seed_same_events_through_mqtt_at_any_speed(
 
 
 # -- one command to each kind; the street's size everywhere --------------------------------------
-def command(backend: BackendProcess, device: str, name: str, **params: Any) -> dict[str, Any]:
-    resp = backend.post(f"/devices/{device}/commands", {"name": name, "params": params})
-    assert resp.status_code == 202, resp.text
-    cid = resp.json()["command_id"]
-
-    def final() -> dict[str, Any] | None:
-        cmd: dict[str, Any] = backend.get(f"/commands/{cid}")
-        return cmd if cmd["status"] not in ("pending", "sent", "accepted") else None
-
-    return wait_until(final, timeout=30)  # type: ignore[no-any-return]
-
-
 def telemetry(backend: BackendProcess, device: str) -> dict[str, Any]:
     return backend.get(f"/devices/{device}")["telemetry"]  # type: ignore[no-any-return]
 

@@ -16,7 +16,7 @@ import pytest
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
 from stack.processes import API_KEY, READ_KEY, BackendProcess, wait_until
-from tests.helpers import DeviceClient
+from tests.helpers import DeviceClient, own_backend
 
 pytestmark = pytest.mark.integration
 
@@ -122,16 +122,20 @@ def test_events_pagination_and_filters(
     assert set(sent) <= set(backend.event_ids(device_id="gate-east", type="entry-granted"))
 
 
+def _write_limited(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path, limit: str, name: str
+) -> Iterator[BackendProcess]:
+    """A backend of its own on SQLite `name`.db whose writes are limited to `limit` per key."""
+    db = f"sqlite:///{tmp_path / f'{name}.db'}"
+    env = {"LIJIA_WRITE_RATE_LIMIT": limit}
+    yield from own_backend(broker, creds_dir, db, tmp_path / name, env)
+
+
 @pytest.fixture
 def limited_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
-    env = {"LIJIA_WRITE_RATE_LIMIT": "5/minute"}
-    proc = BackendProcess(
-        broker.port, creds_dir, f"sqlite:///{tmp_path / 'rl.db'}", tmp_path / "rl", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from _write_limited(broker, creds_dir, tmp_path, "5/minute", "rl")
 
 
 def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> None:
@@ -146,12 +150,7 @@ def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> Non
 def open_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
-    env = {"LIJIA_WRITE_RATE_LIMIT": "100000/minute"}
-    proc = BackendProcess(
-        broker.port, creds_dir, f"sqlite:///{tmp_path / 'st.db'}", tmp_path / "st", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from _write_limited(broker, creds_dir, tmp_path, "100000/minute", "st")
 
 
 def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +32,8 @@ from devices.runner import device_rng
 from devices.street import Street
 from stack.__main__ import app as stack_cli
 from stack.broker import BrokerProcess
-from stack.processes import ROOT, BackendProcess, wait_until
+from stack.processes import ROOT, BackendProcess, devices_command, wait_until
+from tests.helpers import command
 
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC) - CHINA  # Monday 00:00 in Chongqing
 
@@ -177,18 +177,7 @@ def gates(
 ) -> Iterator[subprocess.Popen[bytes]]:
     log = (tmp_path / "devices.log").open("ab")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devices",
-            "run",
-            "--port",
-            str(broker.port),
-            "--credentials-dir",
-            str(creds_dir),
-            "--speed",
-            "60",
-        ],
+        devices_command(broker.port, creds_dir, "--speed", "60"),
         cwd=ROOT,
         env=os.environ.copy(),
         stdout=log,
@@ -206,18 +195,6 @@ def availability(backend: BackendProcess) -> dict[str, tuple[str, str | None]]:
         d["device_id"]: (d["availability"], d["availability_reason"])
         for d in backend.get("/devices")["data"]
     }
-
-
-def command(backend: BackendProcess, device: str, name: str, **params: Any) -> dict[str, Any]:
-    resp = backend.post(f"/devices/{device}/commands", {"name": name, "params": params})
-    assert resp.status_code == 202, resp.text
-    cid = resp.json()["command_id"]
-
-    def final() -> dict[str, Any] | None:
-        cmd: dict[str, Any] = backend.get(f"/commands/{cid}")
-        return cmd if cmd["status"] not in ("pending", "sent", "accepted") else None
-
-    return wait_until(final, timeout=30)  # type: ignore[no-any-return]
 
 
 @pytest.mark.integration

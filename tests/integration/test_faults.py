@@ -26,11 +26,12 @@ from devices.kinds.gate import GateBehaviour
 from devices.loop import MqttLoop
 from devices.population import Population
 from devices.runner import device_rng
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 from stack.broker import BrokerProcess
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer, wait_until
-from tests.helpers import DeviceClient
+from tests.helpers import DeviceClient, own_backend
 from tests.proxy import TcpProxy
 
 pytestmark = pytest.mark.integration
@@ -214,11 +215,7 @@ def fast_keepalive_backend(
     broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_MQTT_KEEPALIVE_S": "2"}
-    proc = BackendProcess(
-        broker.port, creds_dir, database_url, tmp_path / "b", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(broker, creds_dir, database_url, tmp_path / "b", env)
 
 
 def test_broker_frozen_longer_than_keepalive(
@@ -308,93 +305,83 @@ def own_postgres() -> Iterator[PostgresServer]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _pg_backend(
-    broker: BrokerProcess, creds_dir: Path, server: PostgresServer, tmp_path: Path
-) -> BackendProcess:
-    url = server.create_database("lijia_fault")
-    return BackendProcess(broker.port, creds_dir, url, tmp_path / "pgb").start()
+@pytest.fixture
+def pg_backend(
+    broker: BrokerProcess, creds_dir: Path, own_postgres: PostgresServer, tmp_path: Path
+) -> Iterator[BackendProcess]:
+    """A backend on a database of `own_postgres`, which the test may stop or alter."""
+    url = own_postgres.create_database("lijia_fault")
+    yield from own_backend(broker, creds_dir, url, tmp_path / "pgb", {})
 
 
 def test_postgres_stopped_for_a_while(
     broker: BrokerProcess,
-    creds_dir: Path,
     creds: Credentials,
     own_postgres: PostgresServer,
-    tmp_path: Path,
+    pg_backend: BackendProcess,
 ) -> None:
-    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
-    try:
-        stream = Stream(broker.port, creds, pace_s=0.004)
-        mid_stream(stream)
-        own_postgres.stop()
-        wait_until(lambda: not backend.health()["database_ok"], timeout=60)
-        assert backend.health()["status"] == "degraded"
-        own_postgres.restart()
-        wait_until(lambda: backend.health()["database_ok"], timeout=60)
-        stream.finish(backend)
-    finally:
-        backend.stop()
+    backend = pg_backend
+    stream = Stream(broker.port, creds, pace_s=0.004)
+    mid_stream(stream)
+    own_postgres.stop()
+    wait_until(lambda: not backend.health()["database_ok"], timeout=60)
+    assert backend.health()["status"] == "degraded"
+    own_postgres.restart()
+    wait_until(lambda: backend.health()["database_ok"], timeout=60)
+    stream.finish(backend)
 
 
 def test_slow_database_under_a_burst(
     broker: BrokerProcess,
-    creds_dir: Path,
     creds: Credentials,
     own_postgres: PostgresServer,
-    tmp_path: Path,
+    pg_backend: BackendProcess,
 ) -> None:
-    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
-    try:
-        # Every stored row now costs 2 ms inside the database.
-        own_postgres.sql(
-            "lijia_fault",
-            """
-            CREATE FUNCTION slow() RETURNS trigger AS $$
-            BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER slow BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION slow();
-        """,
-        )
-        stream = Stream(broker.port, creds, pace_s=0)  # as fast as the device can
-        seen_lag: list[float] = []
+    backend = pg_backend
+    # Every stored row now costs 2 ms inside the database.
+    own_postgres.sql(
+        "lijia_fault",
+        """
+        CREATE FUNCTION slow() RETURNS trigger AS $$
+        BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER slow BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION slow();
+    """,
+    )
+    stream = Stream(broker.port, creds, pace_s=0)  # as fast as the device can
+    seen_lag: list[float] = []
 
-        def sample() -> bool:
-            seen_lag.append(backend.health()["ingest_lag_s"])
-            return stream.done.is_set()
+    def sample() -> bool:
+        seen_lag.append(backend.health()["ingest_lag_s"])
+        return stream.done.is_set()
 
-        wait_until(sample, timeout=60)
-        stream.finish(backend)
-        assert max(seen_lag) > 0  # a backlog formed and was worked off
-    finally:
-        backend.stop()
+    wait_until(sample, timeout=60)
+    stream.finish(backend)
+    assert max(seen_lag) > 0  # a backlog formed and was worked off
 
 
 def test_a_row_the_database_refuses_is_isolated_not_retried_forever(
     broker: BrokerProcess,
-    creds_dir: Path,
     creds: Credentials,
     own_postgres: PostgresServer,
-    tmp_path: Path,
+    pg_backend: BackendProcess,
 ) -> None:
-    backend = _pg_backend(broker, creds_dir, own_postgres, tmp_path)
-    try:
-        own_postgres.sql(
-            "lijia_fault",
-            """
-            CREATE FUNCTION refuse() RETURNS trigger AS $$
-            BEGIN IF NEW.event_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF;
-            RETURN NEW; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER refuse BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION refuse();
-        """,
-        )
-        dev = DeviceClient(broker.port, "gate-north", creds.devices["gate-north"])
-        good = [dev.envelope() for _ in range(20)]
-        poison = dev.envelope().model_copy(update={"event_id": "poison"})
-        for env in [*good[:10], poison, *good[10:]]:
-            dev.send(env)
-        dev.close()
-        wait_until(lambda: {e.event_id for e in good} <= set(backend.event_ids()), timeout=60)
-        assert "poison" not in backend.event_ids()
-        reasons = wait_until(lambda: backend.health()["dead_letter_reasons"])
-        assert reasons == {"storage-error": 1}
-    finally:
-        backend.stop()
+    backend = pg_backend
+    own_postgres.sql(
+        "lijia_fault",
+        """
+        CREATE FUNCTION refuse() RETURNS trigger AS $$
+        BEGIN IF NEW.event_id = 'poison' THEN RAISE EXCEPTION 'refused'; END IF;
+        RETURN NEW; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse BEFORE INSERT ON event FOR EACH ROW EXECUTE FUNCTION refuse();
+    """,
+    )
+    dev = DeviceClient(broker.port, "gate-north", creds.devices["gate-north"])
+    good = [dev.envelope() for _ in range(20)]
+    poison = dev.envelope().model_copy(update={"event_id": "poison"})
+    for env in [*good[:10], poison, *good[10:]]:
+        dev.send(env)
+    dev.close()
+    wait_until(lambda: {e.event_id for e in good} <= set(backend.event_ids()), timeout=60)
+    assert "poison" not in backend.event_ids()
+    reasons = wait_until(lambda: backend.health()["dead_letter_reasons"])
+    assert reasons == {"storage-error": 1}

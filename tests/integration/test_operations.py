@@ -21,7 +21,7 @@ from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from stack.broker import BrokerProcess
 from stack.processes import BackendProcess, wait_until
-from tests.helpers import DeviceClient
+from tests.helpers import DeviceClient, own_backend
 
 pytestmark = pytest.mark.integration
 
@@ -301,11 +301,7 @@ def quick_backend(
     broker: BrokerProcess, creds_dir: Path, database_url: str, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     env = {"LIJIA_OFFLINE_ALARM_AFTER_S": "1", "LIJIA_SILENT_AFTER_S": "2"}
-    proc = BackendProcess(
-        broker.port, creds_dir, database_url, tmp_path / "quick", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(broker, creds_dir, database_url, tmp_path / "quick", env)
 
 
 def test_availability_offline_alarm_and_silence(

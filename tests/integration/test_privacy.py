@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import backend.models  # noqa: F401  (registers the tables)
 from contracts.fleet import load_fleet
 from devices.population import Population
 from stack.broker import BrokerProcess
-from stack.processes import ROOT, BackendProcess, wait_until
+from stack.processes import ROOT, BackendProcess, devices_command, wait_until
+from tests.helpers import own_backend
 
 # Column names that would hold what must never be stored: a person's name, an image, biometrics.
 FORBIDDEN = re.compile(r"(^|_)(name|image|photo|picture|face|template|biometric|phone|id_card)")
@@ -57,11 +57,7 @@ def day_backend(
 ) -> Iterator[BackendProcess]:
     # A simulated day runs the device clocks ahead of ours on purpose.
     env = {"LIJIA_MAX_CLOCK_SKEW_S": "0"}
-    proc = BackendProcess(
-        broker.port, creds_dir, database_url, tmp_path / "b", extra_env=env
-    ).start()
-    yield proc
-    proc.stop()
+    yield from own_backend(broker, creds_dir, database_url, tmp_path / "b", env)
 
 
 @pytest.mark.integration
@@ -75,15 +71,9 @@ def test_a_day_of_the_street_leaves_no_raw_resident_identifier(
     log_path = tmp_path / "devices.log"
     with log_path.open("wb") as out:
         devices = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "devices",
-                "run",
-                "--port",
-                str(broker.port),
-                "--credentials-dir",
-                str(creds_dir),
+            devices_command(
+                broker.port,
+                creds_dir,
                 "--speed",
                 # Paced rather than "max": an unpaced burst makes Mosquitto's per-change
                 # persistence the bottleneck (see docs/reliability.md), and a day still takes 30 s.
@@ -94,7 +84,7 @@ def test_a_day_of_the_street_leaves_no_raw_resident_identifier(
                 "24",
                 # One device of each kind that meets residents: a day in well under a minute.
                 *[arg for device in PERSONAL_DEVICES for arg in ("--only", device)],
-            ],
+            ),
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 
 from adapters.fleet import device_kinds
-from adapters.mqtt import Backoff, connect_options, make_client
+from adapters.mqtt import Backoff, connect_options, make_client, on_connack, on_disconnected
 from contracts.fleet import load_fleet
 
 
@@ -38,3 +40,14 @@ def test_connect_options_keep_a_persistent_mqtt5_session() -> None:
     assert kept["properties"].json()["SessionExpiryInterval"] == 3600
     assert connect_options("5", persistent=False, session_expiry_s=3600) == {"clean_start": True}
     assert connect_options("3.1.1", persistent=True, session_expiry_s=3600) == {}
+
+
+def test_reason_only_callbacks_get_paho_s_reason_code() -> None:
+    client = make_client("c-2", "gate-01", "secret")
+    refused = ReasonCode(PacketTypes.CONNACK, "Not authorized")
+    lost = ReasonCode(PacketTypes.DISCONNECT, "Keep alive timeout")
+    answers: list[ReasonCode] = []
+    on_connack(answers.append)(client, None, mqtt.ConnectFlags(False), refused, None)
+    on_disconnected(answers.append)(client, None, mqtt.DisconnectFlags(False), lost, None)
+    assert answers == [refused, lost]
+    assert answers[0].is_failure

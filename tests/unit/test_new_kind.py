@@ -24,7 +24,8 @@ from devices.kinds import BEHAVIOURS, behaviour_for, register
 from devices.loop import MqttLoop
 from devices.population import Population
 from devices.runner import device_rng
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 
 KIND = "parcel-locker"
 START = datetime(2026, 11, 23, tzinfo=UTC) - daily.CHINA  # Monday 00:00 in Chongqing

@@ -23,7 +23,8 @@ from devices.loop import MqttLoop
 from devices.outbox import RESEND_CHANNELS, Outbox
 from devices.population import Population
 from devices.runner import device_rng
-from devices.session import BrokerAddress, DeviceSession, FleetStats
+from devices.session import BrokerAddress, DeviceSession
+from devices.stats import FleetStats
 
 OK = ReasonCode(PacketTypes.PUBACK, "Success")
 REFUSED = ReasonCode(PacketTypes.PUBACK, "Not authorized")

@@ -12,17 +12,21 @@ from ui.api import ApiError, get, post
 from ui.charts import telemetry_chart
 from ui.commands import command_progress
 from ui.common import (
+    ALL,
     alarm_title,
     availability_text,
     details,
     device_name,
+    event_row,
     fmt_clock,
     fmt_time,
+    kind_filter,
     kind_label,
     kinds,
     numeric_fields,
     severity_text,
     status_text,
+    yes_no_filter,
 )
 from ui.forms import schema_form
 from ui.i18n import t
@@ -30,33 +34,24 @@ from ui.i18n import t
 st.title(t("devices.title"))
 st.caption(t("devices.caption"))
 
-ALL = ""
 WINDOWS = {"minute": timedelta(hours=3), "hour": timedelta(days=2)}
 
 
 def filters() -> dict[str, Any]:
     c1, c2, c3 = st.columns(3)
-    kind = c1.selectbox(
-        t("devices.filter_kind"),
-        [ALL, *kinds()],
-        format_func=lambda k: kind_label(k) if k else t("all"),
-        key="devices.kind",
-    )
+    kind = kind_filter(c1, t("devices.filter_kind"), "devices.kind")
     availability = c2.selectbox(
         t("devices.filter_availability"),
         [ALL, "online", "offline", "unknown"],
         format_func=lambda a: availability_text(a) if a else t("all"),
         key="devices.availability",
     )
-    alarm = c3.selectbox(
+    alarm = yes_no_filter(
+        c3,
         t("devices.filter_alarm"),
-        [ALL, "true", "false"],
-        format_func=lambda a: {
-            ALL: t("all"),
-            "true": t("devices.with_alarm"),
-            "false": t("devices.without_alarm"),
-        }[a],
-        key="devices.alarm",
+        "devices.alarm",
+        yes=t("devices.with_alarm"),
+        no=t("devices.without_alarm"),
     )
     return {"kind": kind or None, "availability": availability or None, "alarm": alarm or None}
 
@@ -148,17 +143,7 @@ def recent_events(device: dict[str, Any]) -> None:
         st.info(t("devices.no_events"))
         return
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("col.time"): fmt_time(e["ts"]),
-                    t("col.type"): e["type"],
-                    t("col.injected"): "💉" if e["injected"] else "",
-                    t("col.details"): details(e["data"]),
-                }
-                for e in events
-            ]
-        ),
+        pd.DataFrame([event_row(e) for e in events]),
         hide_index=True,
         width="stretch",
     )

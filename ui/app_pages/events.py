@@ -8,21 +8,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.api import ApiError, get, get_text
+from ui.api import ApiError, get, get_or_show_error, get_text
 from ui.common import (
+    ALL,
     CHONGQING,
-    details,
     device_name,
-    fmt_time,
-    kind_label,
+    event_row,
+    kind_filter,
     kinds,
     now_local,
+    yes_no_filter,
 )
 from ui.i18n import t
 
 REFRESH_S = 3
 LIMIT = 200
-ALL = ""
 RANGES: dict[str, timedelta | None] = {
     "15m": timedelta(minutes=15),
     "1h": timedelta(hours=1),
@@ -48,12 +48,7 @@ def since(range_key: str) -> str | None:
 
 def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
     c1, c2, c3, c4, c5 = st.columns([2, 3, 2, 1.6, 1.6])
-    kind = c1.selectbox(
-        t("col.kind"),
-        [ALL, *kinds()],
-        format_func=lambda k: kind_label(k) if k else t("all"),
-        key="events.kind",
-    )
+    kind = kind_filter(c1, t("col.kind"), "events.kind")
     names = {d["device_id"]: device_name(d) for d in devices if not kind or d["kind"] == kind}
     device_id = c2.selectbox(
         t("col.device"),
@@ -69,15 +64,12 @@ def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
         format_func=lambda e: e or t("all"),
         key="events.type",
     )
-    injected = c4.selectbox(
+    injected = yes_no_filter(
+        c4,
         t("events.injected"),
-        [ALL, "true", "false"],
-        format_func=lambda v: {
-            ALL: t("all"),
-            "true": t("events.injected_only"),
-            "false": t("events.real_only"),
-        }[v],
-        key="events.injected",
+        "events.injected",
+        yes=t("events.injected_only"),
+        no=t("events.real_only"),
     )
     range_key = c5.selectbox(
         t("events.range"), list(RANGES), format_func=lambda r: t(f"range.{r}"), key="events.range"
@@ -116,29 +108,17 @@ def download(chosen: dict[str, Any]) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
-    try:
-        events = get("/events", limit=LIMIT, **query(chosen))["data"]
-    except ApiError as exc:
-        st.error(str(exc))
+    page = get_or_show_error("/events", limit=LIMIT, **query(chosen))
+    if page is None:
         return
+    events = page["data"]
     stamp = t("updated", time=now_local().strftime("%H:%M:%S"), every=REFRESH_S)
     if not events:
         st.info(t("events.none"))
         st.caption(stamp)
         return
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    t("col.time"): fmt_time(e["ts"]),
-                    t("col.device"): names.get(e["device_id"], e["device_id"]),
-                    t("col.type"): e["type"],
-                    t("col.injected"): "💉" if e["injected"] else "",
-                    t("col.details"): details(e["data"]),
-                }
-                for e in events
-            ]
-        ),
+        pd.DataFrame([event_row(e, names.get(e["device_id"], e["device_id"])) for e in events]),
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(events), 640),

@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as FastPath
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+from sqlalchemy.engine import Connection
 from sqlmodel import col, select
 
-from backend.alarms import AlarmNotFound, TransitionRefused, lifecycle
+from backend.alarms import AlarmChange, AlarmNotFound, TransitionRefused, lifecycle
 from backend.api.deps import CtxDep, Operator, SessionDep
 from backend.api.schemas import MAX_ROW_ID, Text
 from backend.live import alarm_message
@@ -141,26 +142,37 @@ def get_alarm(alarm_id: AlarmId, session: SessionDep) -> AlarmPublic:
     return _load(session, alarm_id)
 
 
+class _OperatorStep(Protocol):
+    """lifecycle.acknowledge and lifecycle.clear_by_operator."""
+
+    def __call__(
+        self, conn: Connection, alarm_id: int, *, by: str, comment: str | None = None
+    ) -> AlarmChange: ...
+
+
+def _operator_step(
+    step: _OperatorStep, alarm_id: int, body: AlarmAction, ctx: CtxDep, session: SessionDep
+) -> AlarmPublic:
+    """Apply an operator's transition, tell the live feed, answer with the alarm as it is now."""
+    with _transition(), ctx.engine.begin() as conn:
+        change = step(conn, alarm_id, by=body.by, comment=body.comment)
+    ctx.live.publish(alarm_message(change))
+    session.expire_all()
+    return _load(session, alarm_id)
+
+
 @router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
 def acknowledge(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
-    with _transition(), ctx.engine.begin() as conn:
-        change = lifecycle.acknowledge(conn, alarm_id, by=body.by, comment=body.comment)
-    ctx.live.publish(alarm_message(change))
-    session.expire_all()
-    return _load(session, alarm_id)
+    return _operator_step(lifecycle.acknowledge, alarm_id, body, ctx, session)
 
 
 @router.post("/{alarm_id}/clear", response_model=AlarmPublic)
 def clear(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
-    with _transition(), ctx.engine.begin() as conn:
-        change = lifecycle.clear_by_operator(conn, alarm_id, by=body.by, comment=body.comment)
-    ctx.live.publish(alarm_message(change))
-    session.expire_all()
-    return _load(session, alarm_id)
+    return _operator_step(lifecycle.clear_by_operator, alarm_id, body, ctx, session)
 
 
 @router.post("/{alarm_id}/comments", response_model=AlarmPublic, status_code=201)
