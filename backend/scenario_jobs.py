@@ -21,6 +21,7 @@ from typing import Literal
 from adapters.fleet import device_kinds
 from backend.config import Settings
 from contracts.topics import Channel
+from contracts.vocabulary import RunStatus
 from scenarios.expectations import Verdict
 from scenarios.model import Scenario, load_scenario, shipped
 from scenarios.port import StreetPort
@@ -30,7 +31,6 @@ from scenarios.wire import Connection, DevicePublishers, ScenarioError, build_en
 
 log = logging.getLogger(__name__)
 
-RunStatus = Literal["running", "passed", "failed", "stopped", "error"]
 Source = Literal["shipped", "inline"]
 
 MAX_RUNNING = 3  # each run holds an MQTT session per device it drives and polls the API
@@ -51,7 +51,7 @@ class ScenarioJob:
     source: Source
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     ended_at: datetime | None = None
-    status: RunStatus = "running"
+    status: RunStatus = RunStatus.RUNNING
     steps_done: int = 0
     error: str | None = None
     lines: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
@@ -91,14 +91,14 @@ class ScenarioJob:
     def finish(self) -> None:
         run = self.run
         if run.stopped:
-            self.status = "stopped"
+            self.status = RunStatus.STOPPED
         elif self.error is not None or run.errors:
-            self.status = "error"
+            self.status = RunStatus.ERROR
             self.error = self.error or "; ".join(run.errors)
         elif all(v.passed for v in run.verdicts):
-            self.status = "passed"
+            self.status = RunStatus.PASSED
         else:
-            self.status = "failed"
+            self.status = RunStatus.FAILED
         self.ended_at = datetime.now(UTC)
 
 
@@ -178,7 +178,7 @@ class ScenarioJobs:
             fleet_size=s.fleet_size,
         )
         with self._lock:
-            running = [j for j in self._jobs.values() if j.status == "running"]
+            running = [j for j in self._jobs.values() if j.status == RunStatus.RUNNING]
             same = [j for j in running if j.scenario.name == scenario.name]
             if same:
                 # Two runs of one drill would count each other's alarms as their own.
@@ -220,7 +220,7 @@ class ScenarioJobs:
             job.add_line(f"{job.status}: {passed}/{len(run.verdicts)} expectations passed")
 
     def _forget_old(self) -> None:
-        finished = [j.id for j in self._jobs.values() if j.status != "running"]
+        finished = [j.id for j in self._jobs.values() if j.status != RunStatus.RUNNING]
         for run_id in finished[: max(0, len(self._jobs) - self.keep)]:
             del self._jobs[run_id]
 
@@ -237,7 +237,7 @@ class ScenarioJobs:
         """Ask the run to stop and give it a moment to wind up (a step under way, e.g. a
         publish, ends first), so the answer usually shows it stopped. An ended run is left
         as it is."""
-        if job.status == "running":
+        if job.status == RunStatus.RUNNING:
             job.run.stop()
             if job.thread is not None:
                 job.thread.join(wait_s)
@@ -245,7 +245,7 @@ class ScenarioJobs:
 
     def shutdown(self) -> None:
         for job in self.list():
-            if job.status == "running":
+            if job.status == RunStatus.RUNNING:
                 job.run.stop()
         for job in self.list():
             if job.thread is not None:

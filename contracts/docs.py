@@ -35,15 +35,18 @@ EXAMPLE_EVENT = {
 }
 
 
-def _type_of(prop: dict[str, Any]) -> str:
+def _type_of(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    """A field's type for the table; a reference to an enum shows the enum's values."""
+    if "$ref" in prop:
+        name = str(prop["$ref"]).rsplit("/", 1)[-1]
+        target = defs.get(name, {})
+        return _type_of(target, defs) if "enum" in target else name
     if "enum" in prop:
         return " \\| ".join(f"`{v}`" for v in prop["enum"])
     if "const" in prop:
         return f"`{prop['const']}`"
     if "anyOf" in prop:
-        return " or ".join(_type_of(p) for p in prop["anyOf"])
-    if "$ref" in prop:
-        return str(prop["$ref"]).rsplit("/", 1)[-1]
+        return " or ".join(_type_of(p, defs) for p in prop["anyOf"])
     kind = prop.get("type", "any")
     if kind == "string" and "pattern" in prop:
         return f"string `{prop['pattern']}`"
@@ -71,7 +74,8 @@ def fields_table(model: type[BaseModel]) -> str:
         default = json.dumps(prop["default"]) if "default" in prop else ""
         notes = "; ".join(x for x in (_limits(prop), prop.get("description", "")) if x)
         req = "yes" if name in required else "no"
-        rows.append(f"| `{name}` | {_type_of(prop)} | {req} | {default} | {notes} |")
+        kind = _type_of(prop, schema.get("$defs", {}))
+        rows.append(f"| `{name}` | {kind} | {req} | {default} | {notes} |")
     return "\n".join(rows) + "\n"
 
 

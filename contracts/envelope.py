@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from contracts.vocabulary import CommandResultStatus
+
 SCHEMA_VERSION = 1
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
@@ -76,7 +78,7 @@ class CommandResult(WireModel):
     """`data` of a `command-result` envelope on the command-results channel."""
 
     command_id: Token
-    status: Literal["accepted", "rejected", "done", "failed"]
+    status: CommandResultStatus
     reason: str | None = Field(default=None, max_length=200)
 
 

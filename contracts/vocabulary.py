@@ -82,3 +82,13 @@ class Availability(StrEnum):
     UNKNOWN = "unknown"
     ONLINE = "online"
     OFFLINE = "offline"
+
+
+class RunStatus(StrEnum):
+    """Where a drill run started from the API stands (`GET /scenarios/runs`)."""
+
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    ERROR = "error"

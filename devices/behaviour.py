@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from contracts.envelope import Command
 from contracts.fleet import DeviceSpec
 from contracts.topics import Channel
+from contracts.vocabulary import CommandResultStatus
 from devices.daily import Arrivals
 from devices.population import Population
 
@@ -35,9 +36,18 @@ class Emission:
 class Outcome:
     """How a command ended on the device, and what it published because of it."""
 
-    status: str  # "done" | "rejected" | "failed"
+    status: CommandResultStatus
     reason: str | None = None
     emissions: tuple[Emission, ...] = ()
+
+    @classmethod
+    def done(cls, emissions: tuple[Emission, ...] = ()) -> Outcome:
+        return cls(CommandResultStatus.DONE, None, emissions)
+
+    @classmethod
+    def rejected(cls, reason: str, emissions: tuple[Emission, ...] = ()) -> Outcome:
+        """Refused, with a reason the operator reads (the state did not allow it)."""
+        return cls(CommandResultStatus.REJECTED, reason, emissions)
 
 
 class Behaviour(ABC):

@@ -29,6 +29,7 @@ from contracts.envelope import (
 )
 from contracts.topics import CHANNEL_RULES, Channel, Topic
 from contracts.validation import dumps
+from contracts.vocabulary import CommandResultStatus
 from devices.behaviour import Behaviour, Emission
 from devices.clock import SimClock
 from devices.faults import NetworkFaults
@@ -350,7 +351,9 @@ class DeviceSession:
                 sock.shutdown(socket.SHUT_RDWR)
 
     # -- commands ----------------------------------------------------------------------------
-    def _result(self, command_id: str, status: str, reason: str | None = None) -> None:
+    def _result(
+        self, command_id: str, status: CommandResultStatus, reason: str | None = None
+    ) -> None:
         result = CommandResult(command_id=command_id, status=status, reason=reason)
         data = result.model_dump(mode="json", exclude_none=True)
         env = self._envelope(COMMAND_RESULT_TYPE, self.now(), command_id, data)
@@ -366,17 +369,23 @@ class DeviceSession:
                 return
             model = self.spec.commands.get(command.name)
             if model is None:
-                self._result(command.command_id, "rejected", f"unknown command {command.name}")
+                self._result(
+                    command.command_id,
+                    CommandResultStatus.REJECTED,
+                    f"unknown command {command.name}",
+                )
                 return
             try:
                 params = model.model_validate(command.params)
             except ValidationError:
-                self._result(command.command_id, "rejected", "invalid parameters")
+                self._result(command.command_id, CommandResultStatus.REJECTED, "invalid parameters")
                 return
             if not self.ready:
-                self._result(command.command_id, "rejected", "device is starting up")
+                self._result(
+                    command.command_id, CommandResultStatus.REJECTED, "device is starting up"
+                )
                 return
-            self._result(command.command_id, "accepted")
+            self._result(command.command_id, CommandResultStatus.ACCEPTED)
             now = self.now()
             outcome = self.behaviour.handle(command, params, now)
             for emission in outcome.emissions:

@@ -8,12 +8,19 @@ from typing import Any
 
 import streamlit as st
 
+from contracts.vocabulary import RunStatus
 from ui.api import ApiError, get_or_show_error, post
 from ui.common import fmt_time
 from ui.i18n import t
 
 RUN_KEY = "drills.run_id"  # session state: the run this console follows
-STATUS_ICON = {"running": "⏳", "passed": "✅", "failed": "❌", "stopped": "⏹️", "error": "⚠️"}
+STATUS_ICON = {
+    RunStatus.RUNNING: "⏳",
+    RunStatus.PASSED: "✅",
+    RunStatus.FAILED: "❌",
+    RunStatus.STOPPED: "⏹️",
+    RunStatus.ERROR: "⚠️",
+}
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
 
@@ -46,16 +53,16 @@ def _render(run: dict[str, Any]) -> None:
         passed=passed,
         total=len(run["verdicts"]),
     )
-    if status == "running":
+    if status == RunStatus.RUNNING:
         total = max(run["steps_total"], 1)
         st.progress(
             run["steps_done"] / total,
             text=f"⏳ {summary} · "
             + t("drills.steps", done=run["steps_done"], total=run["steps_total"]),
         )
-    elif status == "passed":
+    elif status == RunStatus.PASSED:
         st.success(summary, icon=STATUS_ICON[status])
-    elif status == "stopped":
+    elif status == RunStatus.STOPPED:
         st.warning(summary, icon=STATUS_ICON[status])
     else:
         st.error(summary, icon=STATUS_ICON[status])
@@ -63,7 +70,7 @@ def _render(run: dict[str, Any]) -> None:
         st.error(run["error"])
     st.caption(t("drills.run_id", run_id=run["run_id"], time=fmt_time(run["started_at"])))
     for v in run["verdicts"]:
-        _verdict(v, status == "running")
+        _verdict(v, status == RunStatus.RUNNING)
     with st.expander(t("drills.log")):
         st.code("\n".join(run["log"]) or "…", language=None)
 
@@ -73,7 +80,7 @@ def _follow(run_id: str) -> None:
     run = get_or_show_error(f"/scenarios/runs/{run_id}")
     if run is None:
         return
-    if run["status"] == "running" and st.button(
+    if run["status"] == RunStatus.RUNNING and st.button(
         t("drills.stop"), key="drills.stop", icon="⏹️", type="secondary"
     ):
         try:
@@ -81,7 +88,7 @@ def _follow(run_id: str) -> None:
         except ApiError as exc:
             st.error(str(exc))
     _render(run)
-    if run["status"] != "running":
+    if run["status"] != RunStatus.RUNNING:
         st.rerun()  # the whole page: stop polling, refresh the list of recent runs
 
 
@@ -92,7 +99,7 @@ def _followed_run() -> None:
     run = get_or_show_error(f"/scenarios/runs/{run_id}")
     if run is None:
         return
-    if run["status"] == "running":
+    if run["status"] == RunStatus.RUNNING:
         _follow(str(run_id))
     else:
         _render(run)

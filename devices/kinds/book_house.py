@@ -209,23 +209,23 @@ class BookHouseBehaviour(Behaviour):
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if isinstance(params, contract.Open):
             if self.is_open:
-                return Outcome("rejected", "book house is already open")
+                return Outcome.rejected("book house is already open")
             self.is_open = True
         elif isinstance(params, contract.Close):
             if not self.is_open:
-                return Outcome("rejected", "book house is already closed")
+                return Outcome.rejected("book house is already closed")
             self.is_open = False
             self.occupancy = 0
             self.departures.clear()
             self.full_reported = False
         elif isinstance(params, contract.LightsOn):
             if self.lights:
-                return Outcome("rejected", "lights are already on")
+                return Outcome.rejected("lights are already on")
             self.lights = True
         elif isinstance(params, contract.LightsOff):
             if not self.lights:
-                return Outcome("rejected", "lights are already off")
+                return Outcome.rejected("lights are already off")
             self.lights = False
         else:
-            return Outcome("rejected", f"unsupported command {command.name}")
-        return Outcome("done", None, (self._telemetry(now),))
+            return Outcome.rejected(f"unsupported command {command.name}")
+        return Outcome.done((self._telemetry(now),))

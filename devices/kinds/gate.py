@@ -201,16 +201,16 @@ class GateBehaviour(Behaviour):
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if command.name == "open-once":
             if self.lockdown:
-                return Outcome("rejected", "gate is locked down")
+                return Outcome.rejected("gate is locked down")
             granted = contract.EntryGranted(method="remote", direction="in", duration_ms=0)
             self._count("in", 0)
-            return Outcome("done", None, (Emission(Channel.EVENTS, "entry-granted", granted),))
+            return Outcome.done((Emission(Channel.EVENTS, "entry-granted", granted),))
         if command.name == "lock-down":
             self.lockdown = True
-            return Outcome("done", None, (self._telemetry(),))
+            return Outcome.done((self._telemetry(),))
         if command.name == "release":
             if not self.lockdown:
-                return Outcome("rejected", "gate is not locked down")
+                return Outcome.rejected("gate is not locked down")
             self.lockdown = False
-            return Outcome("done", None, (self._telemetry(),))
-        return Outcome("rejected", f"unsupported command {command.name}")
+            return Outcome.done((self._telemetry(),))
+        return Outcome.rejected(f"unsupported command {command.name}")

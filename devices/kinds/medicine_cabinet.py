@@ -318,28 +318,28 @@ class MedicineCabinetBehaviour(Behaviour):
             slots: range | list[int] = range(len(self.stock))
             if params.slot is not None:
                 if params.slot > len(self.stock):
-                    return Outcome("rejected", f"no slot {params.slot} (cabinet has "
+                    return Outcome.rejected(f"no slot {params.slot} (cabinet has "
                                    f"{len(self.stock)})", tuple(out))  # fmt: skip
                 slots = [params.slot - 1]
             restocked = self._restock(slots, params.quantity, "operator", now)
             out += restocked
             if not restocked:
                 which = f"slot {params.slot} is" if params.slot else "every slot is"
-                return Outcome("rejected", f"{which} already full", tuple(out))
+                return Outcome.rejected(f"{which} already full", tuple(out))
         elif isinstance(params, contract.Lock):
             if self.locked:
-                return Outcome("rejected", "cabinet is already locked", tuple(out))
+                return Outcome.rejected("cabinet is already locked", tuple(out))
             self.locked = True
         elif isinstance(params, contract.Unlock):
             if not self.locked:
-                return Outcome("rejected", "cabinet is not locked", tuple(out))
+                return Outcome.rejected("cabinet is not locked", tuple(out))
             self.locked = False
         elif isinstance(params, contract.SetTemperatureBand):
             if params.max_c - params.min_c < 1:
-                return Outcome("rejected", "max_c must be at least 1 °C above min_c", tuple(out))
+                return Outcome.rejected("max_c must be at least 1 °C above min_c", tuple(out))
             self.band = (params.min_c, params.max_c)
             self.excursion = False
             out += self._advance(now)  # a band that excludes the current reading alerts now
         else:
-            return Outcome("rejected", f"unsupported command {command.name}", tuple(out))
-        return Outcome("done", None, (*out, self._telemetry()))
+            return Outcome.rejected(f"unsupported command {command.name}", tuple(out))
+        return Outcome.done((*out, self._telemetry()))

@@ -186,24 +186,24 @@ class PropertyAppBehaviour(Behaviour):
 
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if not isinstance(params, contract.Assign | contract.Resolve | contract.Escalate):
-            return Outcome("rejected", f"unsupported command {command.name}")
+            return Outcome.rejected(f"unsupported command {command.name}")
         request = self.requests.get(params.request_id)
         if request is None:
-            return Outcome("rejected", f"unknown request {params.request_id}")
+            return Outcome.rejected(f"unknown request {params.request_id}")
         if request.status == "resolved":
-            return Outcome("rejected", f"request {params.request_id} is already resolved")
+            return Outcome.rejected(f"request {params.request_id} is already resolved")
         if isinstance(params, contract.Assign):
             if request.staff == params.staff:
-                return Outcome("rejected", f"request {params.request_id} is already "
+                return Outcome.rejected(f"request {params.request_id} is already "
                                f"assigned to {params.staff}")  # fmt: skip
             done = self._assign(request, params.staff, "operator", now)
         elif isinstance(params, contract.Resolve):
             if request.status != "assigned":
-                return Outcome("rejected", f"request {params.request_id} is not assigned yet")
+                return Outcome.rejected(f"request {params.request_id} is not assigned yet")
             done = self._resolve(request, "operator", now)
         else:
             if request.level >= 3:
-                return Outcome("rejected", f"request {params.request_id} is already at the "
+                return Outcome.rejected(f"request {params.request_id} is already at the "
                                "street office (level 3)")  # fmt: skip
             done = self._escalate(request, "operator")
-        return Outcome("done", None, (done, self._telemetry(now)))
+        return Outcome.done((done, self._telemetry(now)))

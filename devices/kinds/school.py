@@ -193,15 +193,15 @@ class SchoolBehaviour(Behaviour):
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if isinstance(params, contract.OpenGate):
             if self.lockdown:
-                return Outcome("rejected", "school is locked down")
+                return Outcome.rejected("school is locked down")
             self.open_until = max(self.open_until, now + timedelta(minutes=params.minutes))
         elif isinstance(params, contract.LockDown):
             if self.lockdown:
-                return Outcome("rejected", "school is already locked down")
+                return Outcome.rejected("school is already locked down")
             self.lockdown = True
         elif isinstance(params, contract.Release):
             if not self.lockdown:
-                return Outcome("rejected", "school is not locked down")
+                return Outcome.rejected("school is not locked down")
             self.lockdown = False
             # Whoever was held at the gate goes through now, one by one, in their order.
             held = [e for e in self.plan[self.next_step :] if e[0] <= now]
@@ -209,5 +209,5 @@ class SchoolBehaviour(Behaviour):
             retimed = [(now + HELD_SPACING * (k + 1), a, i) for k, (_, a, i) in enumerate(held)]
             self.plan, self.next_step = sorted(retimed + later), 0
         else:
-            return Outcome("rejected", f"unsupported command {command.name}")
-        return Outcome("done", None, (self._telemetry(now),))
+            return Outcome.rejected(f"unsupported command {command.name}")
+        return Outcome.done((self._telemetry(now),))

@@ -189,37 +189,37 @@ class ServiceCentreBehaviour(Behaviour):
             if params.counter is None:
                 closed = [i for i, is_open in enumerate(self.open) if not is_open]
                 if not closed:
-                    return Outcome("rejected", "every counter is already open")
+                    return Outcome.rejected("every counter is already open")
                 i = closed[0]
             else:
                 i = params.counter - 1
                 if i >= len(self.open):
-                    return Outcome("rejected", f"no counter {params.counter} "
+                    return Outcome.rejected(f"no counter {params.counter} "
                                    f"(centre has {len(self.open)})")  # fmt: skip
                 if self.open[i]:
-                    return Outcome("rejected", f"counter {params.counter} is already open")
+                    return Outcome.rejected(f"counter {params.counter} is already open")
             self.open[i] = True
             out = self._call(now)
         elif isinstance(params, contract.CloseCounter):
             i = params.counter - 1
             if i >= len(self.open):
-                return Outcome("rejected", f"no counter {params.counter} "
+                return Outcome.rejected(f"no counter {params.counter} "
                                f"(centre has {len(self.open)})")  # fmt: skip
             if not self.open[i]:
-                return Outcome("rejected", f"counter {params.counter} is already closed")
+                return Outcome.rejected(f"counter {params.counter} is already closed")
             self.open[i] = False
         elif isinstance(params, contract.RebootKiosk):
             i = params.kiosk - 1
             if i >= len(self.kiosks):
-                return Outcome("rejected", f"no kiosk {params.kiosk} "
+                return Outcome.rejected(f"no kiosk {params.kiosk} "
                                f"(centre has {len(self.kiosks)})")  # fmt: skip
             kiosk = self.kiosks[i]
             if kiosk.ok:
-                return Outcome("rejected", f"kiosk {params.kiosk} is working")
+                return Outcome.rejected(f"kiosk {params.kiosk} is working")
             if kiosk.reason in HARDWARE:
-                return Outcome("rejected", f"kiosk {params.kiosk} has a {kiosk.reason}: "
+                return Outcome.rejected(f"kiosk {params.kiosk} has a {kiosk.reason}: "
                                "a reboot cannot fix it, a technician is on the way")  # fmt: skip
             out = [self._kiosk_change(i, now, "reboot")]
         else:
-            return Outcome("rejected", f"unsupported command {command.name}")
-        return Outcome("done", None, (*out, self._telemetry()))
+            return Outcome.rejected(f"unsupported command {command.name}")
+        return Outcome.done((*out, self._telemetry()))

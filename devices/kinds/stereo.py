@@ -189,16 +189,16 @@ class StereoBehaviour(Behaviour):
         if isinstance(params, contract.SetVolume):
             if self.quiet.contains(now) and params.volume > self.limit:
                 q = self._quiet_hours()
-                return Outcome("rejected", f"quiet hours {q.start}-{q.end}: "
+                return Outcome.rejected(f"quiet hours {q.start}-{q.end}: "
                                f"volume at most {self.limit}")  # fmt: skip
             out = self._set_volume(params.volume, "operator")
         elif isinstance(params, contract.Stop):
             if not self.playing:
-                return Outcome("rejected", "nothing is playing")
+                return Outcome.rejected("nothing is playing")
             out = self._unpair(self.paired[0], now, "operator")
         elif isinstance(params, contract.SetQuietHours):
             if params.start == params.end:
-                return Outcome("rejected", "quiet hours must not be empty (start equals end)")
+                return Outcome.rejected("quiet hours must not be empty (start equals end)")
             self.quiet = daily.Window(time.fromisoformat(params.start),
                                       time.fromisoformat(params.end))  # fmt: skip
             if params.max_volume is not None:
@@ -206,5 +206,5 @@ class StereoBehaviour(Behaviour):
             self.flagged = False
             out = self._check_quiet(now)
         else:
-            return Outcome("rejected", f"unsupported command {command.name}")
-        return Outcome("done", None, (*out, self._telemetry()))
+            return Outcome.rejected(f"unsupported command {command.name}")
+        return Outcome.done((*out, self._telemetry()))

@@ -100,13 +100,13 @@ class ParcelLockerBehaviour(Behaviour):
 
     def handle(self, command: Command, params: BaseModel, now: datetime) -> Outcome:
         if not isinstance(params, OpenLocker):
-            return Outcome("rejected", f"unsupported command {command.name}")
+            return Outcome.rejected(f"unsupported command {command.name}")
         resident = self.parcels.pop(params.locker, None)
         if resident is None:
-            return Outcome("rejected", f"locker {params.locker} is empty")
+            return Outcome.rejected(f"locker {params.locker} is empty")
         data = ParcelCollected(locker=params.locker, resident=resident)
         collected = Emission(Channel.EVENTS, "parcel-collected", data, f"p-{params.locker}")
-        return Outcome("done", None, (collected, self._telemetry()))
+        return Outcome.done((collected, self._telemetry()))
 
 
 @pytest.fixture

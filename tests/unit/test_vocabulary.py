@@ -1,4 +1,4 @@
-"""Command and alarm statuses are spelled once, in contracts/vocabulary.py.
+"""Command, command-result and alarm statuses are spelled once, in contracts/vocabulary.py.
 
 The detector: every string literal in the source tree (contracts, backend, devices, scenarios,
 ui, stack, adapters; not tests, not Alembic migrations, not docs) that is exactly a command
@@ -19,26 +19,22 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from contracts.vocabulary import AlarmStatus, CommandStatus
+from contracts.vocabulary import AlarmStatus, CommandResultStatus, CommandStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = ("contracts", "backend", "devices", "scenarios", "ui", "stack", "adapters")
 DEFINITION = "contracts/vocabulary.py"
-STATUS_WORDS = {s.value for s in CommandStatus} | {s.value for s in AlarmStatus}
+STATUS_WORDS = (
+    {s.value for s in CommandStatus}
+    | {s.value for s in AlarmStatus}
+    | {s.value for s in CommandResultStatus}
+)
 
 # Module (or folder, ending in "/") -> the status-like words it may spell, and why.
 OTHER_VOCABULARIES: dict[str, tuple[set[str], str]] = {
-    "contracts/envelope.py": (
-        {"accepted", "rejected", "failed"},
-        "a device's answer to a command on the wire (CommandResult.status)",
-    ),
-    "devices/": (
-        {"accepted", "rejected", "failed"},
-        "the devices answer commands in that wire vocabulary (and a cooler can fail)",
-    ),
-    "contracts/kinds/": ({"failed"}, "a kind's own telemetry values (a cooler's state)"),
-    "backend/scenario_jobs.py": ({"failed"}, "a scenario run's verdict"),
-    "ui/drills.py": ({"failed"}, "a scenario run's verdict"),
+    "contracts/kinds/medicine_cabinet.py": ({"failed"}, "a cooler's state in its telemetry"),
+    "devices/kinds/medicine_cabinet.py": ({"failed"}, "the same cooler state, reported"),
+    "devices/runner.py": ({"done"}, "the simulator's phase once --hours is reached"),
     "scenarios/model.py": ({"cleared"}, "what an alarm expectation waits for: raised | cleared"),
     "scenarios/expectations.py": ({"cleared"}, "the same expectation's state, checked"),
     "ui/i18n.py": (STATUS_WORDS, "the English labels of the console's texts"),
@@ -94,8 +90,9 @@ def test_the_detector_sees_literals_and_skips_docstrings() -> None:
     source = '"""pending"""\nx = "pending"\ny = f"{x} sent"\nz = ("timed-out", "other")\n'
     assert _status_literals(source) == [(2, "pending"), (4, "timed-out")]
     assert not _allowed("backend/ingest/persist.py", "sent")
-    assert _allowed("devices/kinds/gate.py", "rejected")
-    assert not _allowed("devices/kinds/gate.py", "succeeded")
+    assert not _allowed("devices/kinds/gate.py", "rejected")
+    assert _allowed("devices/kinds/medicine_cabinet.py", "failed")
+    assert not _allowed("devices/kinds/medicine_cabinet.py", "succeeded")
 
 
 def test_the_words_are_those_the_api_and_the_database_have_always_used() -> None:
@@ -109,5 +106,6 @@ def test_the_words_are_those_the_api_and_the_database_have_always_used() -> None
         "timed-out",
     ]
     assert [s.value for s in AlarmStatus] == ["active", "acknowledged", "cleared"]
+    assert [s.value for s in CommandResultStatus] == ["accepted", "done", "rejected", "failed"]
     timed_out: str = CommandStatus.TIMED_OUT  # a member is its own string, in JSON and in SQL
     assert timed_out == "timed-out" and f"{timed_out}" == "timed-out"

@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.api.deps import Operator
-from backend.scenario_jobs import RunStatus, ScenarioBusy, ScenarioJob, ScenarioJobs, Source
+from backend.scenario_jobs import ScenarioBusy, ScenarioJob, ScenarioJobs, Source
 from contracts.envelope import Token
+from contracts.vocabulary import RunStatus
 
 # The engine's own wording of an expectation, so the list reads like a run's verdicts.
 from scenarios.expectations import describe
