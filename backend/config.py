@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters import credentials
-from contracts.fleet import DEFAULT_FLEET
+from adapters.fleet import DEFAULT_FLEET
 
 Scope = Literal["read", "operate", "admin"]
 

@@ -29,7 +29,8 @@ import psutil
 import yaml
 
 from adapters import credentials
-from contracts.fleet import Fleet, load_fleet
+from adapters.fleet import load_fleet
+from contracts.fleet import Fleet
 from devices.behaviour import Emission
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port

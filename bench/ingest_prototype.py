@@ -17,12 +17,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from adapters.fleet import load_fleet
 from backend.alarms import AlarmEngine
 from backend.config import get_settings
 from backend.db import init_db, make_engine, provision
 from backend.ingest import INGEST_CHANNELS, Incoming, Registry, write_batch
 from backend.mqtt_client import connect_kwargs, make_client
-from contracts.fleet import load_fleet
 from contracts.topics import subscription
 
 

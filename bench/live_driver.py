@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from adapters.credentials import load as load_credentials
+from adapters.fleet import load_fleet
 from adapters.limits import raise_fd_limit
 from bench.common import emission_pool
 from contracts.envelope import Envelope
-from contracts.fleet import load_fleet
 from contracts.validation import dumps
 from devices.clock import SimClock
 from devices.loop import MqttLoop

@@ -17,8 +17,8 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 from adapters.credentials import load as load_credentials
+from adapters.fleet import load_fleet
 from adapters.limits import raise_fd_limit
-from contracts.fleet import load_fleet
 from devices.loop import MqttLoop
 from devices.runner import FleetRunner
 from devices.session import BrokerAddress

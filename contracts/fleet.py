@@ -1,18 +1,13 @@
-"""The fleet file: which devices stand on the street, where, and how busy they are."""
+"""The fleet file's model: which devices stand on the street, where, and how busy they are
+(read from disk by adapters/fleet.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Identifier
-
-DEFAULT_FLEET = Path(__file__).resolve().parent.parent / "devices" / "fleet.yaml"
-# The one variable every process reads for the street's size (see `load_fleet`).
-FLEET_SIZE_ENV = "LIJIA_FLEET_SIZE"
 
 
 class Position(BaseModel):
@@ -83,14 +78,3 @@ def parse_fleet(data: Any) -> Fleet:
     if len(ids) != len(set(ids)):
         raise ValueError("fleet has duplicate device ids")
     return fleet
-
-
-def load_fleet(path: Path | str = DEFAULT_FLEET, size: int | None = None) -> Fleet:
-    """The fleet file, as a street of `size` devices if given (`Fleet.scaled`).
-
-    Credentials (`python -m stack credentials --devices N`), the simulator
-    (`python -m devices run --devices N`) and the backend's registry (`LIJIA_FLEET_SIZE=N`) all
-    load the street through here, so the same N devices exist everywhere.
-    """
-    fleet = parse_fleet(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
-    return fleet if size is None else fleet.scaled(size)

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.logging import RichHandler
 from rich.text import Text
 
-from contracts.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
+from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from devices.clock import parse_speed, speed_label
 from devices.daily import CHONGQING
 from devices.runner import FleetRunner, Status, StatusLog

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from contracts.fleet import DEFAULT_FLEET
+from adapters.fleet import DEFAULT_FLEET
 from contracts.topics import Channel
 from scenarios.http_street import HttpStreet
 from scenarios.junit import junit_xml

@@ -19,10 +19,9 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from adapters import credentials
-from adapters.fleet import device_kinds
+from adapters.fleet import DEFAULT_FLEET, device_kinds
 from adapters.mqtt import make_client
 from contracts.envelope import TELEMETRY_TYPE, Envelope
-from contracts.fleet import DEFAULT_FLEET
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, dumps

@@ -17,8 +17,8 @@ import httpx
 import typer
 
 from adapters import credentials
+from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from adapters.limits import raise_fd_limit
-from contracts.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from devices.clock import parse_speed
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port, port_is_free

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from adapters import credentials
-from contracts.fleet import Fleet, load_fleet
+from adapters.fleet import load_fleet
+from contracts.fleet import Fleet
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer

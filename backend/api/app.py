@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from adapters.fleet import load_fleet
 from backend import maintenance, twins
 from backend.alarms import AlarmEngine
 from backend.api.context import AppContext
@@ -38,7 +39,6 @@ from backend.live import Broadcaster, alarm_message
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
-from contracts.fleet import load_fleet
 
 log = logging.getLogger(__name__)
 

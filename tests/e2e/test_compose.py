@@ -34,7 +34,8 @@ import pytest
 import yaml
 from psycopg import sql
 
-from contracts.fleet import Fleet, load_fleet
+from adapters.fleet import load_fleet
+from contracts.fleet import Fleet
 from stack.broker import BROKER_CONFIG_DIR, BrokerProcess, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import ROOT, PostgresServer, postgres_bin, wait_until

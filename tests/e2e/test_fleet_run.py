@@ -38,8 +38,9 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from adapters import credentials
+from adapters.fleet import FLEET_SIZE_ENV, load_fleet
 from contracts.envelope import Envelope
-from contracts.fleet import FLEET_SIZE_ENV, Fleet, load_fleet
+from contracts.fleet import Fleet
 from devices import daily
 from devices.street import Street
 from stack.broker import BrokerProcess

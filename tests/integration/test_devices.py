@@ -17,10 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import credentials
+from adapters.fleet import FLEET_SIZE_ENV, load_fleet
 from backend.config import get_settings
 from contracts.catalogue import get_kind
 from contracts.envelope import Command
-from contracts.fleet import FLEET_SIZE_ENV, Fleet, load_fleet
+from contracts.fleet import Fleet
 from contracts.validation import validate_data
 from devices.__main__ import app as devices_cli
 from devices.__main__ import parse_start

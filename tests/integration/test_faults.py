@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from adapters.credentials import Credentials
-from contracts.fleet import load_fleet
+from adapters.fleet import load_fleet
 from contracts.kinds.gate import EntryGranted
 from contracts.topics import Channel
 from devices.behaviour import Emission

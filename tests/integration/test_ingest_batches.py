@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from adapters.fleet import load_fleet
 from backend.alarms import AlarmEngine
 from backend.db import init_db, make_engine, provision
 from backend.ingest import BatchResult, Incoming, Registry, write_batch
 from backend.models import Alarm, RuleState, table
-from contracts.fleet import load_fleet
 from contracts.validation import ContractError, parse_message
 
 GATES = ["gate-north", "gate-south", "gate-east", "gate-lijia-west", "gate-tianyue-south"]

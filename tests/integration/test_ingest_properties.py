@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from adapters.fleet import load_fleet
 from backend.db import init_db, make_engine, provision
 from backend.ingest import Incoming, Registry, write_batch
 from backend.models import Event, table
-from contracts.fleet import load_fleet
 from contracts.validation import parse_message
 
 DEVICES = ["gate-north", "gate-south", "gate-nowhere"]

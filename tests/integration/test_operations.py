@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from adapters.credentials import Credentials
+from adapters.fleet import load_fleet
 from backend.db import init_db, make_engine, provision
 from backend.ingest import Incoming, Registry, write_batch
 from backend.maintenance import purge_personal
 from backend.models import Event, StatHourly, table
-from contracts.fleet import load_fleet
 from contracts.topics import Channel
 from stack.broker import BrokerProcess
 from stack.processes import BackendProcess, wait_until

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import SQLModel
 
 import backend.models  # noqa: F401  (registers the tables)
-from contracts.fleet import load_fleet
+from adapters.fleet import load_fleet
 from devices.population import Population
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, devices_command, wait_until

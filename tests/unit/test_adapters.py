@@ -6,9 +6,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from adapters.fleet import device_kinds
+from adapters.fleet import device_kinds, load_fleet
 from adapters.mqtt import Backoff, connect_options, make_client, on_connack, on_disconnected
-from contracts.fleet import load_fleet
 
 
 def test_device_kinds_names_every_device_of_the_scaled_street() -> None:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from adapters.fleet import load_fleet
 from contracts.catalogue import get_kind
-from contracts.fleet import Fleet, load_fleet
+from contracts.fleet import Fleet
 from contracts.topics import Channel
 from contracts.validation import validate_data
 from devices import daily

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from adapters.fleet import load_fleet
 from contracts.catalogue import get_kind
 from contracts.envelope import Command, Envelope
-from contracts.fleet import DeviceSpec, Fleet, Position, load_fleet
+from contracts.fleet import DeviceSpec, Fleet, Position
 from contracts.topics import Channel, Topic
 from contracts.validation import dumps, parse_message, validate_data
 from devices import daily

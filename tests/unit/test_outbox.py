@@ -12,8 +12,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from adapters.fleet import load_fleet
 from contracts.envelope import Envelope
-from contracts.fleet import load_fleet
 from contracts.kinds.gate import EntryGranted
 from contracts.topics import Channel
 from devices.behaviour import Emission
