@@ -29,7 +29,7 @@ def make_client(
     on_disconnect: OnDisconnect | None = None,
     on_message: OnMessage | None = None,
 ) -> mqtt.Client:
-    """A persistent client acknowledges by hand (after the commit: backend/ingest.py)."""
+    """A persistent client acknowledges by hand (after the commit: backend/ingest/commit.py)."""
     return new_client(
         client_id,
         settings.mqtt_username,

@@ -36,9 +36,6 @@ class AlarmStatus(StrEnum):
     CLEARED = "cleared"
 
 
-OPEN_ALARM_STATUSES = frozenset({AlarmStatus.ACTIVE, AlarmStatus.ACKNOWLEDGED})
-
-
 class NoteAction(StrEnum):
     """What a line of an alarm's history records."""
 

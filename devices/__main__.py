@@ -17,8 +17,8 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
+from contracts.vocabulary import STREET_TZ
 from devices.clock import parse_speed, speed_label
-from devices.daily import CHONGQING
 from devices.runner import FleetRunner, Status, StatusLog
 from devices.session import BrokerAddress
 
@@ -53,7 +53,7 @@ def parse_start(value: str | None) -> datetime | None:
     if value is None:
         return None
     at = datetime.fromisoformat(value)
-    return at if at.tzinfo is not None else at.replace(tzinfo=CHONGQING)
+    return at if at.tzinfo is not None else at.replace(tzinfo=STREET_TZ)
 
 
 @app.command()
@@ -137,7 +137,7 @@ def run(
         len(runner.sessions),
         runner.seed,
         speed_label(pace),
-        runner.clock.start.astimezone(CHONGQING).strftime("%Y-%m-%d %H:%M:%S"),
+        runner.clock.start.astimezone(STREET_TZ).strftime("%Y-%m-%d %H:%M:%S"),
         street.journeys_per_hour,
         until,
     )
@@ -161,7 +161,7 @@ def run(
     final = runner.status()
     log.info(
         "stopped at %s CST: %d messages published (%d events), %d errors, %d journeys",
-        final.sim_now.astimezone(CHONGQING).strftime("%Y-%m-%d %H:%M:%S"),
+        final.sim_now.astimezone(STREET_TZ).strftime("%Y-%m-%d %H:%M:%S"),
         final.published,
         final.events,
         final.errors,

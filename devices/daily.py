@@ -8,7 +8,6 @@ from datetime import date, datetime, time, timedelta
 
 from contracts.vocabulary import STREET_TZ
 
-CHONGQING = STREET_TZ
 CHINA = STREET_TZ.utcoffset(None)  # the offset alone, for arithmetic on UTC times
 # A wake-up "never" that still compares with aware datetimes and leaves room for arithmetic.
 NEVER = timedelta(days=3650)
@@ -16,7 +15,7 @@ NEVER = timedelta(days=3650)
 
 def local(now: datetime) -> datetime:
     """The Chongqing wall clock at the instant `now` (which is aware, usually UTC)."""
-    return now.astimezone(CHONGQING)
+    return now.astimezone(STREET_TZ)
 
 
 def local_date(now: datetime) -> date:
@@ -30,7 +29,7 @@ def is_weekend(now: datetime) -> bool:
 def next_local(now: datetime, at: time) -> datetime:
     """The first instant strictly after `now` at which the Chongqing clock reads `at`."""
     here = local(now)
-    candidate = datetime.combine(here.date(), at, tzinfo=CHONGQING)
+    candidate = datetime.combine(here.date(), at, tzinfo=STREET_TZ)
     if candidate <= here:
         candidate += timedelta(days=1)
     return candidate.astimezone(now.tzinfo)

@@ -41,9 +41,9 @@ from types import FrameType
 from adapters.credentials import load as load_credentials
 from adapters.limits import raise_fd_limit
 from contracts.fleet import Fleet
+from contracts.vocabulary import STREET_TZ
 from devices.clock import SimClock, speed_label
 from devices.control import SimulatorControl
-from devices.daily import CHONGQING
 from devices.loop import MqttLoop
 from devices.session import BrokerAddress, DeviceSession
 from devices.stats import FleetStats
@@ -348,7 +348,7 @@ class StatusLog:
             msg_rate = (s.published - self._last[1]) / dt
             ev_rate = (s.events - self._last[2]) / dt
         self._last = (now, s.published, s.events)
-        sim = s.sim_now.astimezone(CHONGQING).strftime("%a %Y-%m-%d %H:%M:%S CST")
+        sim = s.sim_now.astimezone(STREET_TZ).strftime("%a %Y-%m-%d %H:%M:%S CST")
         parts = [
             f"{s.phase}",
             f"{s.connected}/{s.total} online",

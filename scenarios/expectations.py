@@ -8,9 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from contracts.alarms import compare
-from contracts.vocabulary import AlarmStatus
+from contracts.vocabulary import FINAL_COMMAND_STATUSES, AlarmStatus
 from scenarios.model import (
-    FINAL_STATUSES,
     ExpectAlarm,
     Expectation,
     ExpectCommand,
@@ -200,4 +199,8 @@ def look_command(street: StreetPort, c: ExpectCommand, command_id: str | None) -
     row = street.command(command_id)
     wanted = c.status if isinstance(c.status, list) else [c.status]
     seen = f"command {command_id} {row.status}" + (f" ({row.reason})" if row.reason else "")
-    return row.status in wanted, row.status in FINAL_STATUSES and row.status not in wanted, seen
+    return (
+        row.status in wanted,
+        row.status in FINAL_COMMAND_STATUSES and row.status not in wanted,
+        seen,
+    )

@@ -16,15 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts.envelope import Identifier, Token
 from contracts.simulation import FaultAction, LoadAction, NetworkAction, OfflineAction, Target
-from contracts.vocabulary import FINAL_COMMAND_STATUSES, CommandStatus
+from contracts.vocabulary import CommandStatus
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DRILLS_DIR = Path(__file__).resolve().parent / "drills"
 
 # The backend refuses device clocks more than a day off ("clock-skew"); stay well inside.
 MAX_TS_OFFSET_S = 23 * 3600.0
-
-FINAL_STATUSES = FINAL_COMMAND_STATUSES
 
 
 class Strict(BaseModel):

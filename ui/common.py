@@ -9,18 +9,15 @@ from typing import Any
 from contracts.catalogue import KindSpec, load_builtin_kinds
 from contracts.text import Text
 from contracts.vocabulary import (
-    FINAL_COMMAND_STATUSES,
+    SEVERITIES as SEVERITIES,  # the pages' order of severities
+)
+from contracts.vocabulary import (
     STREET_TZ,
     Availability,
     Severity,
 )
-from contracts.vocabulary import (
-    SEVERITIES as SEVERITIES,  # the pages' order of severities
-)
 from ui.forms import resolve
 from ui.i18n import STRINGS, lang, t
-
-CHONGQING = STREET_TZ
 
 SEVERITY_ICON: dict[str, str] = {
     Severity.CRITICAL: "🔴",
@@ -33,7 +30,6 @@ AVAILABILITY_ICON: dict[str, str] = {
     Availability.OFFLINE: "⚫",
     Availability.UNKNOWN: "⚪",
 }
-TERMINAL_COMMAND = FINAL_COMMAND_STATUSES
 
 
 # -- time ---------------------------------------------------------------------------------------
@@ -46,7 +42,7 @@ def parse_ts(value: str | datetime | None) -> datetime | None:
 
 def local(value: str | datetime | None) -> datetime | None:
     when = parse_ts(value)
-    return when.astimezone(CHONGQING) if when else None
+    return when.astimezone(STREET_TZ) if when else None
 
 
 def fmt_time(value: str | datetime | None) -> str:
@@ -66,7 +62,7 @@ def fmt_clock(value: str | datetime | None) -> str:
 
 
 def now_local() -> datetime:
-    return datetime.now(CHONGQING)
+    return datetime.now(STREET_TZ)
 
 
 # -- the contract -------------------------------------------------------------------------------

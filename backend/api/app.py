@@ -34,7 +34,7 @@ from backend.api.routes import (
 )
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
-from backend.ingest import BatchResult, Ingest
+from backend.ingest import Ingest
 from backend.live import Broadcaster, alarm_message
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
@@ -43,10 +43,6 @@ from backend.scenario_jobs import ScenarioJobs
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
-
-
-def _stream_batch(live: Broadcaster) -> Callable[[BatchResult], None]:
-    return live.publish_batch
 
 
 async def _upkeep(ctx: AppContext) -> None:
@@ -80,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = Broadcaster()
         live.bind(asyncio.get_running_loop())
         alarm_engine = AlarmEngine(offline_after_s=settings.offline_alarm_after_s)
-        ingest = Ingest(settings, engine, on_batch=_stream_batch(live), alarms=alarm_engine)
+        ingest = Ingest(settings, engine, on_batch=live.publish_batch, alarms=alarm_engine)
         ctx = AppContext(settings, engine, ingest, Publisher(settings), alarm_engine, live)
         registry.register(LijiaCollector(ctx))
         ctx.ingest.start()

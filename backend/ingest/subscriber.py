@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.engine import Engine
@@ -90,7 +91,12 @@ class Ingest:
 
     # -- paho callbacks (network thread): must never raise ---------------------------------
     def _on_connect(
-        self, client: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+        self,
+        client: mqtt.Client,
+        _u: Any,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
     ) -> None:
         try:
             if reason.is_failure:
@@ -115,17 +121,19 @@ class Ingest:
         except Exception:
             log.exception("ingest on_connect failed")
 
-    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
+    ) -> None:
         self.connected.clear()
         log.warning("ingest disconnected: %s", reason)
 
-    def _on_dropped(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_dropped(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             self.stats.broker_dropped = int(msg.payload.decode())
         except (ValueError, UnicodeDecodeError):
             log.warning("unreadable %s", SYS_DROPPED)
 
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             item = Incoming(
                 topic=msg.topic,

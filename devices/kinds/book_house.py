@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from contracts.envelope import Command
 from contracts.kinds import book_house as contract
 from contracts.topics import Channel
+from contracts.vocabulary import STREET_TZ
 from devices import daily
 from devices.behaviour import Behaviour, Emission, Outcome
 from devices.kinds import register
@@ -71,7 +72,7 @@ class BookHouseBehaviour(Behaviour):
         return shelf.pop()
 
     def _at(self, day: date, at: time, now: datetime) -> datetime:
-        return datetime.combine(day, at, tzinfo=daily.CHONGQING).astimezone(now.tzinfo)
+        return datetime.combine(day, at, tzinfo=STREET_TZ).astimezone(now.tzinfo)
 
     def _daytime(self, day: date, now: datetime) -> datetime:
         # People bring books back while the street is awake.

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from devices.daily import CHONGQING
+from contracts.vocabulary import STREET_TZ
 from scenarios.model import load_scenario, needs_street, shipped
 from stack.broker import BrokerProcess
 from stack.processes import API_KEY, ROOT, BackendProcess, Simulator, clean_env, wait_until
@@ -290,7 +290,7 @@ def test_ten_minutes_of_the_street_replay_into_a_fresh_database_identically(
     database: the same event ids and the same alarms (rule, device, status, occurrences)."""
     # Device clocks run at the simulated instant, ahead of ours: no refusal, no flag.
     env = {"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"}
-    today = datetime.now(CHONGQING).date()
+    today = datetime.now(STREET_TZ).date()
     monday = today + timedelta(days=7 - today.weekday())
     start = f"{monday.isoformat()}T07:30:00"
     first = BackendProcess(

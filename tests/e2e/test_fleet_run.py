@@ -41,6 +41,7 @@ from adapters import credentials
 from adapters.fleet import FLEET_SIZE_ENV, load_fleet
 from contracts.envelope import Envelope
 from contracts.fleet import Fleet
+from contracts.vocabulary import STREET_TZ
 from devices import daily
 from devices.street import Street
 from stack.broker import BrokerProcess
@@ -61,12 +62,12 @@ DAY_DEVICES = (
 def coming_sunday() -> date:
     """Midnight of a Sunday near today (device clocks run ahead; the backend allows it below),
     so the stored events are well inside the retention period whenever the test runs."""
-    today = datetime.now(daily.CHONGQING).date()
+    today = datetime.now(STREET_TZ).date()
     return today + timedelta(days=(6 - today.weekday()) % 7)
 
 
 def local_midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=daily.CHONGQING)
+    return datetime(day.year, day.month, day.day, tzinfo=STREET_TZ)
 
 
 def street() -> Fleet:

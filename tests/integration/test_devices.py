@@ -23,10 +23,10 @@ from contracts.catalogue import get_kind
 from contracts.envelope import Command
 from contracts.fleet import Fleet
 from contracts.validation import validate_data
+from contracts.vocabulary import STREET_TZ
 from devices.__main__ import app as devices_cli
 from devices.__main__ import parse_start
 from devices.clock import SimClock, parse_speed
-from devices.daily import CHONGQING
 from devices.kinds.gate import CHINA, GateBehaviour
 from devices.population import Population
 from devices.runner import device_rng
@@ -122,7 +122,7 @@ def test_speed_is_a_number_or_max_and_the_clock_follows() -> None:
     for bad in ("0", "-1", "fast", "nan", "inf"):
         with pytest.raises(ValueError):
             parse_speed(bad)
-    assert parse_start("2026-11-23") == datetime(2026, 11, 23, tzinfo=CHONGQING)
+    assert parse_start("2026-11-23") == datetime(2026, 11, 23, tzinfo=STREET_TZ)
     assert parse_start("2026-11-23T07:00+00:00") == datetime(2026, 11, 23, 7, tzinfo=UTC)
     # As fast as possible: a virtual clock that only the runner moves, never backwards.
     fastest = SimClock(START, None)

@@ -14,12 +14,13 @@ from contracts.catalogue import get_kind
 from contracts.fleet import Fleet
 from contracts.topics import Channel
 from contracts.validation import validate_data
+from contracts.vocabulary import STREET_TZ
 from devices import daily
 from devices.kinds.book_house import BookHouseBehaviour
 from devices.kinds.medicine_cabinet import MedicineCabinetBehaviour
 from devices.street import Street
 
-MONDAY = datetime(2026, 11, 23, tzinfo=daily.CHONGQING).astimezone(UTC)  # 00:00 in Chongqing
+MONDAY = datetime(2026, 11, 23, tzinfo=STREET_TZ).astimezone(UTC)  # 00:00 in Chongqing
 ROUTE = ("gate", "book-house", "medicine-cabinet", "property-app")
 
 

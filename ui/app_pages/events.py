@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from contracts.vocabulary import STREET_TZ
 from ui.api import ApiError, get, get_or_show_error, get_text
 from ui.common import (
     ALL,
-    CHONGQING,
     device_name,
     event_row,
     kind_filter,
@@ -41,7 +41,7 @@ def since(range_key: str) -> str | None:
     if range_key == "all":
         return None
     if range_key == "today":
-        start = datetime.combine(now_local().date(), time(0), CHONGQING)
+        start = datetime.combine(now_local().date(), time(0), STREET_TZ)
         return start.astimezone(UTC).isoformat()
     return (datetime.now(UTC) - (RANGES[range_key] or timedelta())).isoformat()
 

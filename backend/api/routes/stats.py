@@ -18,8 +18,6 @@ from contracts.vocabulary import STREET_TZ, AlarmStatus, Availability
 
 router = APIRouter(tags=["stats"])
 
-CHONGQING = STREET_TZ
-
 
 class Figure(BaseModel):
     kind: str
@@ -47,14 +45,14 @@ class Stats(BaseModel):
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), CHONGQING).astimezone(UTC)
+    start = datetime.combine(day, time(0), STREET_TZ).astimezone(UTC)
     return start, start + timedelta(days=1)
 
 
 @router.get("/stats", response_model=Stats)
 def stats(session: SessionDep, day: date | None = None) -> Stats:
     """Figures for one day on the street (Chongqing time, default today)."""
-    day = day or datetime.now(CHONGQING).date()
+    day = day or datetime.now(STREET_TZ).date()
     start, end = day_bounds(day)
     devices = session.exec(select(Device)).all()
     open_alarms = session.exec(
