@@ -1,9 +1,9 @@
 """Bilingual text: the one type for every English and Simplified Chinese label on the street.
 
 Kinds, statistics and alarm rules declare a `Text`; the API serves it as `{"en": ..., "zh": ...}`
-(pydantic serialises the dataclass); the console shows it with `text.pick(lang)`. Rows that keep
-the two languages in two columns (a device's `name_en` / `name_zh`) are read with
-`Text.from_columns`.
+(pydantic serialises the dataclass), next to the flat `label_en` / `label_zh` and `name_en` /
+`name_zh` fields that API clients have always had; the console reads only the bilingual form and
+shows it with `text.pick(lang)`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,6 @@ class Text:
     def same(cls, text: str) -> Text:
         """Words with one form in both languages (a name, or a text never translated)."""
         return cls(text, text)
-
-    @classmethod
-    def from_columns(cls, row: Mapping[str, Any], prefix: str) -> Text:
-        """From a row's `<prefix>_en` and `<prefix>_zh` fields (missing or null read as "")."""
-        return cls(str(row.get(f"{prefix}_en") or ""), str(row.get(f"{prefix}_zh") or ""))
 
     @classmethod
     def from_json(cls, value: Any) -> Text:

@@ -77,7 +77,7 @@ def kind_label(kind: str) -> str:
 
 def figure_label(figure: dict[str, Any]) -> str:
     """A headline figure's label (from /stats) in the chosen language."""
-    return Text.from_columns(figure, "label").pick(lang())
+    return Text.from_json(figure["label"]).pick(lang())
 
 
 def numeric_fields(schema: dict[str, Any]) -> list[str]:
@@ -91,7 +91,7 @@ def numeric_fields(schema: dict[str, Any]) -> list[str]:
 
 # -- devices, alarms ----------------------------------------------------------------------------
 def device_name(device: dict[str, Any]) -> str:
-    return Text.from_columns(device, "name").pick(lang()) or str(device["device_id"])
+    return Text.from_json(device["name"]).pick(lang()) or str(device["device_id"])
 
 
 def device_state(device: dict[str, Any]) -> str:

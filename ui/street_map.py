@@ -123,7 +123,7 @@ def devices_frame(devices: list[dict[str, Any]]) -> pd.DataFrame:
                 "y": d["y"],
                 "device_id": d["device_id"],
                 "name": device_name(d),
-                "other_name": Text.from_columns(d, "name").pick(other),
+                "other_name": Text.from_json(d["name"]).pick(other),
                 "kind": kind_label(d["kind"]),
                 "state": t(f"state.{device_state(d)}"),
                 "alarms": d.get("open_alarms", 0),

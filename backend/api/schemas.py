@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from contracts.envelope import Identifier, Token
+from contracts.text import Text as Bilingual
 from contracts.validation import ContractError, check_unicode
 
 # Database row ids fit in 63 bits; larger numbers are a 422, not a database error.
@@ -30,6 +31,7 @@ class DevicePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     device_id: str
     kind: str
+    # The columns as stored; `name` is the same in the contract's bilingual form.
     name_en: str
     name_zh: str
     x: float
@@ -44,6 +46,11 @@ class DevicePublic(BaseModel):
     clock_skewed: bool = False
     open_alarms: int = 0
     worst_severity: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name(self) -> Bilingual:
+        return Bilingual(self.name_en, self.name_zh)
 
 
 class DevicesPublic(BaseModel):

@@ -58,12 +58,6 @@ def test_from_json_refuses_anything_else(bad: Any) -> None:
         Text.from_json(bad)
 
 
-def test_from_columns_reads_a_rows_en_and_zh_fields() -> None:
-    row = {"name_en": "North Gate, Lijia Garden", "name_zh": "礼嘉花园北门", "name": "x"}
-    assert Text.from_columns(row, "name") == Text("North Gate, Lijia Garden", "礼嘉花园北门")
-    assert Text.from_columns({"name_en": None}, "name") == EMPTY
-
-
 def test_the_catalogue_declares_every_label_and_title_in_both_languages() -> None:
     for kind, spec in load_builtin_kinds().items():
         texts = [spec.label, *(s.label for s in spec.stats), *(r.title for r in spec.alarms)]

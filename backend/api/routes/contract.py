@@ -14,6 +14,11 @@ router = APIRouter(prefix="/contract", tags=["contract"])
 @router.get("/kinds")
 def kinds() -> dict[str, Any]:
     return {
-        name: {"label_en": spec.label.en, "label_zh": spec.label.zh, **spec.json_schemas()}
+        name: {
+            "label": spec.label.to_json(),
+            "label_en": spec.label.en,
+            "label_zh": spec.label.zh,
+            **spec.json_schemas(),
+        }
         for name, spec in sorted(load_builtin_kinds().items())
     }

@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from backend.api.deps import SessionDep
 from backend.models import Alarm, Device, StatHourly, table
 from contracts.catalogue import load_builtin_kinds
+from contracts.text import Text
 from contracts.vocabulary import STREET_TZ, AlarmStatus, Availability
 
 router = APIRouter(tags=["stats"])
@@ -24,6 +25,7 @@ class Figure(BaseModel):
     name: str
     label_en: str
     label_zh: str
+    label: Text  # the same label in the contract's bilingual form
     value: float
 
 
@@ -94,6 +96,7 @@ def stats(session: SessionDep, day: date | None = None) -> Stats:
                     name=stat.name,
                     label_en=stat.label.en,
                     label_zh=stat.label.zh,
+                    label=stat.label,
                     value=value,
                 )
             )
