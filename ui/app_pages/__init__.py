@@ -1,0 +1,1 @@
+"""The console's pages, one file each, run by st.navigation (ui/streamlit_app.py)."""
