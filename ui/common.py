@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.api_types import AlarmRow
 from contracts.catalogue import KindSpec, load_builtin_kinds
 from contracts.text import Text
 from contracts.vocabulary import (
@@ -102,7 +103,7 @@ def device_state(device: dict[str, Any]) -> str:
     return availability if availability in (Availability.OFFLINE, Availability.UNKNOWN) else "ok"
 
 
-def alarm_title(alarm: dict[str, Any]) -> str:
+def alarm_title(alarm: AlarmRow) -> str:
     """An alarm's title in the chosen language (the API serves it in both as `title_text`)."""
     return Text.from_json(alarm["title_text"]).pick(lang())
 
