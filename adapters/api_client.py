@@ -287,7 +287,8 @@ class ApiClient:
 
     def clear_alarm(self, alarm_id: int, *, by: str, comment: str | None) -> AlarmRow:
         """POST /alarms/{alarm_id}/clear (an operate key)."""
-        return cast(AlarmRow, self.post(f"/alarms/{alarm_id}/clear", {"by": by, "comment": comment}))
+        body = {"by": by, "comment": comment}
+        return cast(AlarmRow, self.post(f"/alarms/{alarm_id}/clear", body))
 
     def comment_alarm(self, alarm_id: int, *, by: str, text: str) -> AlarmWithNotes:
         """POST /alarms/{alarm_id}/comments (an operate key)."""

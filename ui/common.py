@@ -171,3 +171,8 @@ def yes_no_filter(where: Any, label: str, key: str, *, yes: str, no: str) -> str
     shown = {ALL: t("all"), "true": yes, "false": no}
     choice: str = where.selectbox(label, list(shown), format_func=shown.__getitem__, key=key)
     return choice
+
+
+def yes_no(choice: str) -> bool | None:
+    """A yes/no filter's choice as the typed client takes it: None for all."""
+    return {"true": True, "false": False}.get(choice)
