@@ -42,11 +42,10 @@ def act(alarm_id: int, action: str) -> None:
             call(lambda api: api.comment_alarm(alarm_id, by=by, text=text))
             st.session_state["alarms.flash"] = ("success", f"💬 #{alarm_id}: {text}")
         else:
-            call(
-                lambda api: (api.acknowledge_alarm if action == "acknowledge" else api.clear_alarm)(
-                    alarm_id, by=by, comment=text
-                )
-            )
+            if action == "acknowledge":
+                call(lambda api: api.acknowledge_alarm(alarm_id, by=by, comment=text))
+            else:
+                call(lambda api: api.clear_alarm(alarm_id, by=by, comment=text))
             done = "alarms.done.acknowledged" if action == "acknowledge" else "alarms.done.cleared"
             st.session_state["alarms.flash"] = ("success", t(done, id=alarm_id, by=by))
         st.session_state[f"alarms.{alarm_id}.comment"] = ""
