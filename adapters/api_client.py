@@ -10,12 +10,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 import httpx
 
+from adapters.api_types import (
+    AlarmRow,
+    AlarmWithNotes,
+    CommandRow,
+    DeadLetter,
+    DevicesPage,
+    EventsPage,
+    InjectAccepted,
+    ShippedScenario,
+    TelemetryPoint,
+)
+
 KEY_HEADER = "X-API-Key"
 DEFAULT_TIMEOUT_S = 10.0
+EXPORT_TIMEOUT_S = 60.0  # a CSV export may be large
 
 
 class ApiError(RuntimeError):
@@ -41,39 +54,6 @@ class ApiRefused(ApiError):
 
 class ApiNotJson(ApiError):
     """The backend's answer is not JSON."""
-
-
-# The fields of the API's answers that the clients read; the API sends more (see /docs).
-class AlarmRow(TypedDict):
-    id: int
-    rule: str
-    device_id: str
-    status: str
-    occurrences: int
-    clear_reason: str | None
-
-
-class CommandRow(TypedDict):
-    command_id: str
-    device_id: str
-    name: str
-    status: str
-    reason: str | None
-
-
-class EventsPage(TypedDict):
-    data: list[dict[str, Any]]
-    next_cursor: int | None
-
-
-class DevicesPage(TypedDict):
-    data: list[dict[str, Any]]
-    count: int
-
-
-class InjectAccepted(TypedDict):
-    event_id: str
-    topic: str
 
 
 def error_detail(resp: httpx.Response) -> str:
@@ -163,29 +143,38 @@ class ApiClient:
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._json(self.request("POST", path, body=body))
 
-    # -- typed calls -------------------------------------------------------------------------
-    def alarms(
+    # -- devices -----------------------------------------------------------------------------
+    def devices(
         self,
         *,
-        status: str = "open",
-        device_id: str | None = None,
-        rule: str | None = None,
         kind: str | None = None,
-        severity: str | None = None,
-        limit: int = 200,
-    ) -> list[AlarmRow]:
-        """GET /alarms (status: open, active, acknowledged, cleared or all)."""
-        rows = self.get(
-            "/alarms",
-            status=status,
-            device_id=device_id,
-            rule=rule,
-            kind=kind,
-            severity=severity,
-            limit=limit,
-        )
-        return cast(list[AlarmRow], rows)
+        availability: str | None = None,
+        alarm: bool | None = None,
+    ) -> DevicesPage:
+        """GET /devices (alarm: True, only devices with an open alarm; False, none)."""
+        page = self.get("/devices", kind=kind, availability=availability, alarm=alarm)
+        return cast(DevicesPage, page)
 
+    def device(self, device_id: str) -> dict[str, Any]:
+        """A device's registry entry and twin (GET /devices/{device_id})."""
+        return cast(dict[str, Any], self.get(f"/devices/{device_id}"))
+
+    def telemetry(
+        self,
+        device_id: str,
+        *,
+        field: str,
+        bucket: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[TelemetryPoint]:
+        """GET /devices/{device_id}/telemetry: one numeric field by minute or hour."""
+        points = self.get(
+            f"/devices/{device_id}/telemetry", field=field, bucket=bucket, since=since, until=until
+        )
+        return cast(list[TelemetryPoint], points)
+
+    # -- events ------------------------------------------------------------------------------
     def events(
         self,
         *,
@@ -216,28 +205,32 @@ class ApiClient:
         )
         return cast(EventsPage, page)
 
-    def devices(self, *, kind: str | None = None) -> DevicesPage:
-        return cast(DevicesPage, self.get("/devices", kind=kind))
-
-    def device(self, device_id: str) -> dict[str, Any]:
-        """A device's registry entry and twin (GET /devices/{device_id})."""
-        return cast(dict[str, Any], self.get(f"/devices/{device_id}"))
-
-    def send_command(
+    def events_csv(
         self,
-        device_id: str,
-        name: str,
-        params: dict[str, Any],
-        command_id: str | None = None,
-    ) -> CommandRow:
-        """POST /devices/{device_id}/commands (an operate key)."""
-        body: dict[str, Any] = {"name": name, "params": params}
-        if command_id is not None:
-            body["command_id"] = command_id
-        return cast(CommandRow, self.post(f"/devices/{device_id}/commands", body))
+        *,
+        device_id: str | None = None,
+        kind: str | None = None,
+        type: str | None = None,
+        injected: bool | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        timeout: float = EXPORT_TIMEOUT_S,
+    ) -> str:
+        """GET /events.csv: every event the filters select, as CSV (a longer time-out)."""
+        return self.get_text(
+            "/events.csv",
+            timeout=timeout,
+            device_id=device_id,
+            kind=kind,
+            type=type,
+            injected=injected,
+            since=since,
+            until=until,
+        )
 
-    def command(self, command_id: str) -> CommandRow:
-        return cast(CommandRow, self.get(f"/commands/{command_id}"))
+    def event(self, event_id: str) -> dict[str, Any]:
+        """One stored event (GET /events/{event_id}); ApiRefused 404 until ingest stored it."""
+        return cast(dict[str, Any], self.get(f"/events/{event_id}"))
 
     def inject(
         self,
@@ -254,7 +247,110 @@ class ApiClient:
             body["correlation_id"] = correlation_id
         if run_id is not None:
             body["run_id"] = run_id
+        return self.inject_body(body)
+
+    def inject_body(self, body: dict[str, Any]) -> InjectAccepted:
+        """POST /events/inject with a body as given (the console's raw JSON; the API checks it)."""
         return cast(InjectAccepted, self.post("/events/inject", body))
+
+    # -- alarms ------------------------------------------------------------------------------
+    def alarms(
+        self,
+        *,
+        status: str | None = None,
+        device_id: str | None = None,
+        rule: str | None = None,
+        kind: str | None = None,
+        severity: str | None = None,
+        limit: int | None = None,
+    ) -> list[AlarmRow]:
+        """GET /alarms (status: open, active, acknowledged, cleared or all; the API's defaults
+        are open and 200)."""
+        rows = self.get(
+            "/alarms",
+            status=status,
+            device_id=device_id,
+            rule=rule,
+            kind=kind,
+            severity=severity,
+            limit=limit,
+        )
+        return cast(list[AlarmRow], rows)
+
+    def alarm(self, alarm_id: int) -> AlarmWithNotes:
+        return cast(AlarmWithNotes, self.get(f"/alarms/{alarm_id}"))
+
+    def acknowledge_alarm(self, alarm_id: int, *, by: str, comment: str | None) -> AlarmRow:
+        """POST /alarms/{alarm_id}/acknowledge (an operate key)."""
+        body = {"by": by, "comment": comment}
+        return cast(AlarmRow, self.post(f"/alarms/{alarm_id}/acknowledge", body))
+
+    def clear_alarm(self, alarm_id: int, *, by: str, comment: str | None) -> AlarmRow:
+        """POST /alarms/{alarm_id}/clear (an operate key)."""
+        body = {"by": by, "comment": comment}
+        return cast(AlarmRow, self.post(f"/alarms/{alarm_id}/clear", body))
+
+    def comment_alarm(self, alarm_id: int, *, by: str, text: str) -> AlarmWithNotes:
+        """POST /alarms/{alarm_id}/comments (an operate key)."""
+        body = {"by": by, "text": text}
+        return cast(AlarmWithNotes, self.post(f"/alarms/{alarm_id}/comments", body))
+
+    # -- commands ----------------------------------------------------------------------------
+    def commands(self, *, device_id: str | None = None) -> list[CommandRow]:
+        """GET /commands: the latest 200, newest first."""
+        return cast(list[CommandRow], self.get("/commands", device_id=device_id))
+
+    def command(self, command_id: str) -> CommandRow:
+        return cast(CommandRow, self.get(f"/commands/{command_id}"))
+
+    def send_command(
+        self,
+        device_id: str,
+        name: str,
+        params: dict[str, Any],
+        command_id: str | None = None,
+    ) -> CommandRow:
+        """POST /devices/{device_id}/commands (an operate key)."""
+        body: dict[str, Any] = {"name": name, "params": params}
+        if command_id is not None:
+            body["command_id"] = command_id
+        return cast(CommandRow, self.post(f"/devices/{device_id}/commands", body))
+
+    # -- the street's figures and the pipeline's health ---------------------------------------
+    def stats(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.get("/stats"))
+
+    def quality(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.get("/quality"))
+
+    def health(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.get("/health"))
+
+    def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
+        return cast(list[DeadLetter], self.get("/dead-letters", limit=limit))
+
+    # -- drills (scenario runs in the backend) ------------------------------------------------
+    def scenarios(self) -> list[ShippedScenario]:
+        """GET /scenarios: the shipped scenarios a run may name."""
+        return cast(list[ShippedScenario], self.get("/scenarios"))
+
+    def runs(self) -> list[dict[str, Any]]:
+        """GET /scenarios/runs: the recent drill runs, newest first."""
+        return cast(list[dict[str, Any]], self.get("/scenarios/runs"))
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.get(f"/scenarios/runs/{run_id}"))
+
+    def start_run(self, name: str) -> dict[str, Any]:
+        """POST /scenarios/runs for a shipped scenario (an operate key)."""
+        return cast(dict[str, Any], self.post("/scenarios/runs", {"name": name}))
+
+    def start_inline_run(self, scenario: dict[str, Any]) -> dict[str, Any]:
+        """POST /scenarios/runs for a scenario in the file format (an operate key)."""
+        return cast(dict[str, Any], self.post("/scenarios/runs", {"scenario": scenario}))
+
+    def stop_run(self, run_id: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.post(f"/scenarios/runs/{run_id}/stop", {}))
 
     def close(self) -> None:
         self.http.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from adapters.api_client import DEFAULT_TIMEOUT_S, ApiClient, ApiError, CommandRow
+from adapters.api_client import DEFAULT_TIMEOUT_S, ApiClient, ApiError
+from adapters.api_types import CommandRow
 from scenarios.port import PAGE, AlarmSeen, CommandSeen, EventQuery, EventsPage
 from scenarios.wire import ScenarioError
 

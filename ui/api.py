@@ -1,9 +1,13 @@
-"""The console's access to the backend API: one cached client, errors as readable messages."""
+"""The console's access to the backend API: one cached client, errors as readable messages.
+
+Every call names a method of the typed client, e.g. `call(lambda api: api.alarms(status="open"))`.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
 
@@ -12,7 +16,8 @@ from adapters.api_client import ApiClient
 from ui.i18n import t
 
 TIMEOUT_S = 5.0
-TEXT_TIMEOUT_S = 60.0  # a CSV export may be large
+
+T = TypeVar("T")
 
 
 class ApiError(RuntimeError):
@@ -41,32 +46,18 @@ def _readable(exc: api_client.ApiError) -> ApiError:
     return ApiError(t("err.unreachable", url=api_url()))
 
 
-def get(path: str, **params: Any) -> Any:
+def call(request: Callable[[ApiClient], T]) -> T:
+    """One request on the console's client; ApiError with a readable message if it fails."""
     try:
-        return client(api_url(), api_key()).get(path, **params)
+        return request(client(api_url(), api_key()))
     except api_client.ApiError as exc:
         raise _readable(exc) from None
 
 
-def get_or_show_error(path: str, **params: Any) -> Any | None:
-    """GET, or show why not on the page and return None: the caller then draws no more."""
+def call_or_show_error(request: Callable[[ApiClient], T]) -> T | None:
+    """`call`, or show why not on the page and return None: the caller then draws no more."""
     try:
-        return get(path, **params)
+        return call(request)
     except ApiError as exc:
         st.error(str(exc))
         return None
-
-
-def get_text(path: str, **params: Any) -> str:
-    """A non-JSON resource, e.g. /events.csv."""
-    try:
-        return client(api_url(), api_key()).get_text(path, timeout=TEXT_TIMEOUT_S, **params)
-    except api_client.ApiError as exc:
-        raise _readable(exc) from None
-
-
-def post(path: str, body: dict[str, Any]) -> Any:
-    try:
-        return client(api_url(), api_key()).post(path, body)
-    except api_client.ApiError as exc:
-        raise _readable(exc) from None

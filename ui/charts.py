@@ -7,6 +7,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from adapters.api_types import TelemetryPoint
 from ui.common import local
 from ui.i18n import t
 
@@ -75,7 +76,7 @@ def legend_html(figures: list[str]) -> str:
     )
 
 
-def telemetry_chart(points: list[dict[str, Any]], field: str) -> alt.LayerChart:
+def telemetry_chart(points: list[TelemetryPoint], field: str) -> alt.LayerChart:
     """Average per bucket as a line, min–max as a band."""
     frame = pd.DataFrame(
         [

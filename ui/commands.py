@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
+from adapters.api_types import CommandRow
 from contracts.vocabulary import FINAL_COMMAND_STATUSES, CommandStatus
-from ui.api import get, get_or_show_error
+from ui.api import call, call_or_show_error
 from ui.common import command_status_text
 from ui.i18n import t
 
-PROGRESS = {CommandStatus.PENDING: 0.15, CommandStatus.SENT: 0.45, CommandStatus.ACCEPTED: 0.75}
+PROGRESS: dict[str, float] = {
+    CommandStatus.PENDING: 0.15,
+    CommandStatus.SENT: 0.45,
+    CommandStatus.ACCEPTED: 0.75,
+}
 
 
-def _render(command: dict[str, Any]) -> None:
+def _render(command: CommandRow) -> None:
     status = command["status"]
     text = t("cmd.progress", name=command["name"], status=command_status_text(status))
     if status == CommandStatus.SUCCEEDED:
@@ -28,7 +31,7 @@ def _render(command: dict[str, Any]) -> None:
 
 @st.fragment(run_every=1)
 def _follow(command_id: str) -> None:
-    command = get_or_show_error(f"/commands/{command_id}")
+    command = call_or_show_error(lambda api: api.command(command_id))
     if command is None:
         return
     _render(command)
@@ -37,7 +40,7 @@ def _follow(command_id: str) -> None:
 
 
 def command_progress(command_id: str) -> None:
-    command = get(f"/commands/{command_id}")
+    command = call(lambda api: api.command(command_id))
     if command["status"] in FINAL_COMMAND_STATUSES:
         _render(command)
     else:

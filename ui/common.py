@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.api_types import AlarmRow
 from contracts.catalogue import KindSpec, load_builtin_kinds
 from contracts.text import Text
 from contracts.vocabulary import (
@@ -102,7 +103,7 @@ def device_state(device: dict[str, Any]) -> str:
     return availability if availability in (Availability.OFFLINE, Availability.UNKNOWN) else "ok"
 
 
-def alarm_title(alarm: dict[str, Any]) -> str:
+def alarm_title(alarm: AlarmRow) -> str:
     """An alarm's title in the chosen language (the API serves it in both as `title_text`)."""
     return Text.from_json(alarm["title_text"]).pick(lang())
 
@@ -170,3 +171,8 @@ def yes_no_filter(where: Any, label: str, key: str, *, yes: str, no: str) -> str
     shown = {ALL: t("all"), "true": yes, "false": no}
     choice: str = where.selectbox(label, list(shown), format_func=shown.__getitem__, key=key)
     return choice
+
+
+def yes_no(choice: str) -> bool | None:
+    """A yes/no filter's choice as the typed client takes it: None for all."""
+    return {"true": True, "false": False}.get(choice)

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from contracts.vocabulary import RunStatus
-from ui.api import ApiError, get_or_show_error, post
+from ui.api import ApiError, call, call_or_show_error
 from ui.common import fmt_time
 from ui.i18n import t
 
@@ -77,14 +77,14 @@ def _render(run: dict[str, Any]) -> None:
 
 @st.fragment(run_every=1)
 def _follow(run_id: str) -> None:
-    run = get_or_show_error(f"/scenarios/runs/{run_id}")
+    run = call_or_show_error(lambda api: api.run(run_id))
     if run is None:
         return
     if run["status"] == RunStatus.RUNNING and st.button(
         t("drills.stop"), key="drills.stop", icon="⏹️", type="secondary"
     ):
         try:
-            run = post(f"/scenarios/runs/{run_id}/stop", {})
+            run = call(lambda api: api.stop_run(run_id))
         except ApiError as exc:
             st.error(str(exc))
     _render(run)
@@ -96,7 +96,7 @@ def _followed_run() -> None:
     run_id = st.session_state.get(RUN_KEY)
     if not run_id:
         return
-    run = get_or_show_error(f"/scenarios/runs/{run_id}")
+    run = call_or_show_error(lambda api: api.run(run_id))
     if run is None:
         return
     if run["status"] == RunStatus.RUNNING:
@@ -106,7 +106,7 @@ def _followed_run() -> None:
 
 
 def _recent() -> None:
-    runs = get_or_show_error("/scenarios/runs")
+    runs = call_or_show_error(lambda api: api.runs())
     if not runs:  # none yet, or the error is shown
         return
     with st.expander(t("drills.recent", n=len(runs))):
@@ -151,14 +151,14 @@ def crash_drill(device_id: str) -> dict[str, Any]:
 
 def start_inline(scenario: dict[str, Any]) -> dict[str, Any]:
     """Start an inline scenario and follow it (in the scenarios tab)."""
-    run: dict[str, Any] = post("/scenarios/runs", {"scenario": scenario})
+    run = call(lambda api: api.start_inline_run(scenario))
     st.session_state[RUN_KEY] = run["run_id"]
     return run
 
 
 def scenarios_section() -> None:
     st.caption(t("drills.intro"))
-    shipped = get_or_show_error("/scenarios")
+    shipped = call_or_show_error(lambda api: api.scenarios())
     if shipped is None:
         return
     if not shipped:
@@ -181,7 +181,7 @@ def scenarios_section() -> None:
         st.markdown("\n".join(f"- {_md(e)}" for e in chosen["expectations"]))
     if st.button(t("drills.start"), key="drills.start", type="primary", icon="▶️"):
         try:
-            run = post("/scenarios/runs", {"name": name})
+            run = call(lambda api: api.start_run(name))
         except ApiError as exc:
             st.error(str(exc))
         else:

@@ -13,7 +13,8 @@ from typing import Any
 
 import streamlit as st
 
-from ui.api import ApiError, get, post
+from adapters.api_types import AlarmRow, InjectAccepted
+from ui.api import ApiError, call
 from ui.common import alarm_title, parse_ts, severity_text
 from ui.i18n import t
 
@@ -59,29 +60,27 @@ INCIDENTS: list[Incident] = [
 ]
 
 
-def inject(body: dict[str, Any]) -> dict[str, Any]:
-    accepted: dict[str, Any] = post("/events/inject", body)
-    return accepted
+def inject(body: dict[str, Any]) -> InjectAccepted:
+    return call(lambda api: api.inject_body(body))
 
 
 def wait_for_event(event_id: str, timeout: float = INGEST_WAIT_S) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            stored: dict[str, Any] = get(f"/events/{event_id}")
-            return stored
+            return call(lambda api: api.event(event_id))
         except ApiError:
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.2)
 
 
-def alarms_from(event: dict[str, Any], timeout: float = ALARM_WAIT_S) -> list[dict[str, Any]]:
+def alarms_from(event: dict[str, Any], timeout: float = ALARM_WAIT_S) -> list[AlarmRow]:
     """Alarms this event raised or counted on: the engine stamps them with the event's time."""
     at = parse_ts(event["ts"])
     deadline = time.monotonic() + timeout
     while True:
-        alarms = get("/alarms", device_id=event["device_id"], status="all", limit=50)
+        alarms = call(lambda api: api.alarms(device_id=event["device_id"], status="all", limit=50))
         found = [
             a
             for a in alarms
@@ -94,7 +93,7 @@ def alarms_from(event: dict[str, Any], timeout: float = ALARM_WAIT_S) -> list[di
         time.sleep(0.25)
 
 
-def follow(accepted: dict[str, Any], device_id: str, names: dict[str, str]) -> None:
+def follow(accepted: InjectAccepted, device_id: str, names: dict[str, str]) -> None:
     st.success(t("inject.published", id=accepted["event_id"], topic=accepted["topic"]))
     with st.spinner(t("inject.waiting")):
         stored = wait_for_event(accepted["event_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ui.common import ALL, event_row, yes_no_filter
+from ui.common import ALL, event_row, yes_no, yes_no_filter
 from ui.i18n import t
 
 EVENT = {
@@ -46,3 +46,7 @@ def test_a_yes_no_filter_offers_all_true_false_with_the_page_labels() -> None:
     shown = [column.kw["format_func"](o) for o in column.options]
     assert shown == [t("all"), "With", "Without"]
     assert column.kw["key"] == "devices.alarm"
+
+
+def test_a_yes_no_choice_is_a_filter_value_for_the_client() -> None:
+    assert (yes_no(ALL), yes_no("true"), yes_no("false")) == (None, True, False)

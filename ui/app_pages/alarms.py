@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
+from adapters.api_types import AlarmRow
 from contracts.vocabulary import AlarmStatus
-from ui.api import ApiError, get, post
+from ui.api import ApiError, call
 from ui.common import (
     SEVERITIES,
     SEVERITY_ICON,
@@ -40,10 +39,13 @@ def act(alarm_id: int, action: str) -> None:
         if action == "comment":
             if not text:
                 return
-            post(f"/alarms/{alarm_id}/comments", {"by": by, "text": text})
+            call(lambda api: api.comment_alarm(alarm_id, by=by, text=text))
             st.session_state["alarms.flash"] = ("success", f"💬 #{alarm_id}: {text}")
         else:
-            post(f"/alarms/{alarm_id}/{action}", {"by": by, "comment": text})
+            if action == "acknowledge":
+                call(lambda api: api.acknowledge_alarm(alarm_id, by=by, comment=text))
+            else:
+                call(lambda api: api.clear_alarm(alarm_id, by=by, comment=text))
             done = "alarms.done.acknowledged" if action == "acknowledge" else "alarms.done.cleared"
             st.session_state["alarms.flash"] = ("success", t(done, id=alarm_id, by=by))
         st.session_state[f"alarms.{alarm_id}.comment"] = ""
@@ -51,7 +53,7 @@ def act(alarm_id: int, action: str) -> None:
         st.session_state["alarms.flash"] = ("error", str(exc))
 
 
-def signature(alarms: list[dict[str, Any]]) -> tuple[tuple[int, str, int], ...]:
+def signature(alarms: list[AlarmRow]) -> tuple[tuple[int, str, int], ...]:
     return tuple((a["id"], a["status"], a["occurrences"]) for a in alarms)
 
 
@@ -60,14 +62,14 @@ def watch(shown: tuple[tuple[int, str, int], ...]) -> None:
     """Re-render the page when the open alarms change (not every few seconds: a comment being
     typed is kept until then)."""
     try:
-        now = signature(get("/alarms", status="open"))
+        now = signature(call(lambda api: api.alarms(status="open")))
     except ApiError:
         return
     if now != shown:
         st.rerun()
 
 
-def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
+def alarm_card(alarm: AlarmRow, names: dict[str, str]) -> None:
     alarm_id = alarm["id"]
     with st.container(border=True):
         top, right = st.columns([4, 1])
@@ -132,7 +134,7 @@ def alarm_card(alarm: dict[str, Any], names: dict[str, str]) -> None:
         )
 
 
-def open_tab(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
+def open_tab(alarms: list[AlarmRow], names: dict[str, str]) -> None:
     counts = {s: sum(a["severity"] == s for a in alarms) for s in SEVERITIES}
     for col, severity in zip(st.columns(len(SEVERITIES)), SEVERITIES, strict=True):
         col.metric(severity_text(severity), counts[severity], border=True)
@@ -159,7 +161,9 @@ def who_when(by: str | None, at: str | None) -> str:
 
 def history_tab(names: dict[str, str]) -> None:
     st.caption(t("alarms.history_caption"))
-    alarms = sorted(get("/alarms", status="all", limit=500), key=lambda a: a["id"], reverse=True)
+    alarms = sorted(
+        call(lambda api: api.alarms(status="all", limit=500)), key=lambda a: a["id"], reverse=True
+    )
     if not alarms:
         st.info(t("alarms.none"))
         return
@@ -196,7 +200,7 @@ def history_tab(names: dict[str, str]) -> None:
     )
     if alarm_id is None:
         return
-    notes = get(f"/alarms/{alarm_id}")["notes"]
+    notes = call(lambda api: api.alarm(alarm_id))["notes"]
     st.dataframe(
         pd.DataFrame(
             [
@@ -220,8 +224,8 @@ if flash:
     (st.success if level == "success" else st.error)(message)
 
 try:
-    names = {d["device_id"]: device_name(d) for d in get("/devices")["data"]}
-    alarms = get("/alarms", status="open")
+    names = {d["device_id"]: device_name(d) for d in call(lambda api: api.devices())["data"]}
+    alarms = call(lambda api: api.alarms(status="open"))
     open_, history = st.tabs([t("alarms.tab_open"), t("alarms.tab_history")], key="alarms.tab")
     with open_:
         open_tab(alarms, names)

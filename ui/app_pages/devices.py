@@ -8,7 +8,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ui.api import ApiError, get, post
+from adapters.api_types import TelemetryPoint
+from ui.api import ApiError, call
 from ui.charts import telemetry_chart
 from ui.commands import command_progress
 from ui.common import (
@@ -26,6 +27,7 @@ from ui.common import (
     numeric_fields,
     severity_text,
     status_text,
+    yes_no,
     yes_no_filter,
 )
 from ui.forms import schema_form
@@ -53,7 +55,7 @@ def filters() -> dict[str, Any]:
         yes=t("devices.with_alarm"),
         no=t("devices.without_alarm"),
     )
-    return {"kind": kind or None, "availability": availability or None, "alarm": alarm or None}
+    return {"kind": kind or None, "availability": availability or None, "alarm": yes_no(alarm)}
 
 
 def table(devices: list[dict[str, Any]]) -> None:
@@ -105,6 +107,11 @@ def twin(device: dict[str, Any]) -> None:
     )
 
 
+def series(device_id: str, field: str, bucket: str | None, since: datetime) -> list[TelemetryPoint]:
+    """One field's points by bucket since `since`."""
+    return call(lambda api: api.telemetry(device_id, field=field, bucket=bucket, since=since))
+
+
 def telemetry(device: dict[str, Any]) -> None:
     fields = numeric_fields(kinds()[device["kind"]].telemetry.model_json_schema())
     if not fields:
@@ -123,13 +130,14 @@ def telemetry(device: dict[str, Any]) -> None:
         key="devices.bucket",
         help=t("devices.bucket_help"),
     )
-    since = (datetime.now(UTC) - WINDOWS[bucket or "minute"]).isoformat()
+    since = datetime.now(UTC) - WINDOWS[bucket or "minute"]
     cols = st.columns(2)
     for i, field in enumerate(chosen):
-        points = get(
-            f"/devices/{device['device_id']}/telemetry", field=field, bucket=bucket, since=since
-        )
-        points = [p for p in points if p["samples"] and p["avg"] is not None]
+        points = [
+            p
+            for p in series(device["device_id"], field, bucket, since)
+            if p["samples"] and p["avg"] is not None
+        ]
         with cols[i % 2]:
             if points:
                 st.altair_chart(telemetry_chart(points, field), width="stretch")
@@ -138,7 +146,7 @@ def telemetry(device: dict[str, Any]) -> None:
 
 
 def recent_events(device: dict[str, Any]) -> None:
-    events = get("/events", device_id=device["device_id"], limit=25)["data"]
+    events = call(lambda api: api.events(device_id=device["device_id"], limit=25))["data"]
     if not events:
         st.info(t("devices.no_events"))
         return
@@ -150,7 +158,7 @@ def recent_events(device: dict[str, Any]) -> None:
 
 
 def device_alarms(device: dict[str, Any]) -> None:
-    alarms = get("/alarms", device_id=device["device_id"], status="open")
+    alarms = call(lambda api: api.alarms(device_id=device["device_id"], status="open"))
     if not alarms:
         st.success(t("devices.no_open_alarms"))
         return
@@ -184,7 +192,7 @@ def commands(device: dict[str, Any]) -> None:
     with right:
         if send:
             try:
-                sent = post(f"/devices/{device_id}/commands", {"name": name, "params": params})
+                sent = call(lambda api: api.send_command(device_id, name, params))
             except ApiError as exc:
                 st.error(str(exc))
             else:
@@ -192,7 +200,7 @@ def commands(device: dict[str, Any]) -> None:
         command_id = st.session_state.get(f"devices.last_command.{device_id}")
         if command_id:
             command_progress(command_id)
-        recent = get("/commands", device_id=device_id)[:10]
+        recent = call(lambda api: api.commands(device_id=device_id))[:10]
         if recent:
             st.markdown(f"**{t('devices.recent_commands')}**")
             st.dataframe(
@@ -223,7 +231,7 @@ def detail(devices: list[dict[str, Any]]) -> None:
     )
     if device_id is None:
         return
-    device = get(f"/devices/{device_id}")
+    device = call(lambda api: api.device(device_id))
     st.subheader(device_name(device))
     st.caption(f"{kind_label(device['kind'])} · `{device_id}`")
     tab_names = ["tab_state", "tab_telemetry", "tab_events", "tab_alarms", "tab_commands"]
@@ -236,9 +244,9 @@ def detail(devices: list[dict[str, Any]]) -> None:
 
 
 try:
-    total = get("/devices")["count"]
+    total = call(lambda api: api.devices())["count"]
     chosen = filters()
-    devices = get("/devices", **chosen)["data"]
+    devices = call(lambda api: api.devices(**chosen))["data"]
     st.caption(t("devices.count", n=len(devices), total=total))
     if not devices:
         st.info(t("devices.none"))

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from contracts.vocabulary import STREET_TZ
-from ui.api import ApiError, get, get_or_show_error, get_text
+from ui.api import ApiError, call, call_or_show_error
 from ui.common import (
     ALL,
     device_name,
@@ -17,6 +17,7 @@ from ui.common import (
     kind_filter,
     kinds,
     now_local,
+    yes_no,
     yes_no_filter,
 )
 from ui.i18n import t
@@ -36,14 +37,14 @@ st.title(t("events.title"))
 st.caption(t("events.caption"))
 
 
-def since(range_key: str) -> str | None:
+def since(range_key: str) -> datetime | None:
     """The start of the range in UTC (device time), computed at each refresh."""
     if range_key == "all":
         return None
     if range_key == "today":
         start = datetime.combine(now_local().date(), time(0), STREET_TZ)
-        return start.astimezone(UTC).isoformat()
-    return (datetime.now(UTC) - (RANGES[range_key] or timedelta())).isoformat()
+        return start.astimezone(UTC)
+    return datetime.now(UTC) - (RANGES[range_key] or timedelta())
 
 
 def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
         "kind": kind or None,
         "device_id": device_id or None,
         "type": event_type or None,
-        "injected": injected or None,
+        "injected": yes_no(injected),
         "range": range_key or "all",
     }
 
@@ -91,7 +92,7 @@ def query(chosen: dict[str, Any]) -> dict[str, Any]:
 def download(chosen: dict[str, Any]) -> None:
     def csv() -> str:
         try:
-            return get_text("/events.csv", **query(chosen))
+            return call(lambda api: api.events_csv(**query(chosen)))
         except ApiError as exc:
             return str(exc)
 
@@ -108,7 +109,7 @@ def download(chosen: dict[str, Any]) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
-    page = get_or_show_error("/events", limit=LIMIT, **query(chosen))
+    page = call_or_show_error(lambda api: api.events(limit=LIMIT, **query(chosen)))
     if page is None:
         return
     events = page["data"]
@@ -134,7 +135,7 @@ def feed(chosen: dict[str, Any], names: dict[str, str]) -> None:
 
 
 try:
-    devices = get("/devices")["data"]
+    devices = call(lambda api: api.devices())["data"]
 except ApiError as exc:
     st.error(str(exc))
     st.stop()

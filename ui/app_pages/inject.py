@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from ui.api import ApiError, get
+from ui.api import ApiError, call
 from ui.common import device_name, kind_label, kinds
 from ui.drills import crash_drill, scenarios_section, start_inline
 from ui.forms import example, schema_form
@@ -125,7 +125,7 @@ def raw_tab() -> list[dict[str, Any]] | None:
 
 
 try:
-    devices = get("/devices")["data"]
+    devices = call(lambda api: api.devices())["data"]
 except ApiError as exc:
     st.error(str(exc))
     st.stop()

@@ -7,8 +7,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from adapters.api_types import AlarmRow
 from contracts.vocabulary import AlarmStatus
-from ui.api import ApiError, get
+from ui.api import ApiError, call
 from ui.charts import activity_chart, hourly_frame, legend_html
 from ui.common import (
     SEVERITIES,
@@ -108,7 +109,7 @@ def headline(stats: dict[str, Any]) -> None:
                     st.markdown(f"{item['label']} **{fmt_number(item['value'])}**{share}")
 
 
-def open_alarms(alarms: list[dict[str, Any]], names: dict[str, str]) -> None:
+def open_alarms(alarms: list[AlarmRow], names: dict[str, str]) -> None:
     st.subheader(t("overview.alarms_now"))
     if not alarms:
         st.success(t("overview.no_alarms"))
@@ -165,9 +166,9 @@ def activity(stats: dict[str, Any]) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live() -> None:
     try:
-        stats = get("/stats")
-        devices = get("/devices")["data"]
-        alarms = get("/alarms", status="open", limit=50)
+        stats = call(lambda api: api.stats())
+        devices = call(lambda api: api.devices())["data"]
+        alarms = call(lambda api: api.alarms(status="open", limit=50))
     except ApiError as exc:
         st.error(str(exc))
         return

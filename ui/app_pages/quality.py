@@ -8,7 +8,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ui.api import ApiError, get
+from adapters.api_types import DeadLetter
+from ui.api import ApiError, call
 from ui.common import device_name, fmt_number, fmt_time, now_local
 from ui.i18n import t
 
@@ -72,7 +73,7 @@ def gaps(quality: dict[str, Any], names: dict[str, str]) -> None:
     )
 
 
-def dead_letters(quality: dict[str, Any], recent: list[dict[str, Any]]) -> None:
+def dead_letters(quality: dict[str, Any], recent: list[DeadLetter]) -> None:
     st.subheader(t("quality.reasons"))
     reasons = quality["dead_letter_reasons"]
     if not reasons and not recent:
@@ -120,10 +121,10 @@ def dead_letters(quality: dict[str, Any], recent: list[dict[str, Any]]) -> None:
 @st.fragment(run_every=REFRESH_S)
 def live() -> None:
     try:
-        health = get("/health")
-        quality = get("/quality")
-        recent = get("/dead-letters", limit=50)
-        names = {d["device_id"]: device_name(d) for d in get("/devices")["data"]}
+        health = call(lambda api: api.health())
+        quality = call(lambda api: api.quality())
+        recent = call(lambda api: api.dead_letters(limit=50))
+        names = {d["device_id"]: device_name(d) for d in call(lambda api: api.devices())["data"]}
     except ApiError as exc:
         st.error(str(exc))
         return
