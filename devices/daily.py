@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from contracts.vocabulary import STREET_TZ
+from devices.calendar import is_day_off
 
 CHINA = STREET_TZ.utcoffset(None)  # the offset alone, for arithmetic on UTC times
 # A wake-up "never" that still compares with aware datetimes and leaves room for arithmetic.
@@ -24,6 +25,12 @@ def local_date(now: datetime) -> date:
 
 def is_weekend(now: datetime) -> bool:
     return local(now).weekday() >= 5
+
+
+def day_off(now: datetime) -> bool:
+    """A rest day or public holiday in Chongqing at `now` (devices/calendar.py); an adjusted
+    working weekend day is not one."""
+    return is_day_off(local_date(now))
 
 
 def next_local(now: datetime, at: time) -> datetime:
@@ -61,10 +68,12 @@ class Window:
 
 @dataclass(frozen=True)
 class DayCurve:
-    """Relative activity per local hour, weekdays and weekends.
+    """Relative activity per local hour, on workdays and on days off.
 
-    Both are divided by the weekday mean, so a rate `x per hour` means x on an average weekday
-    hour, and a busier weekend stays busier.
+    "weekday" is the workday curve, "weekend" the curve of rest days and public holidays (the
+    street's calendar, devices/calendar.py, says which a day is: an adjusted working Saturday
+    takes the weekday curve). Both are divided by the weekday mean, so a rate `x per hour` means
+    x on an average weekday hour, and a busier weekend stays busier.
     """
 
     weekday: tuple[float, ...]
@@ -82,7 +91,7 @@ class DayCurve:
 
     def at(self, now: datetime) -> float:
         here = local(now)
-        return (self._we if here.weekday() >= 5 else self._wd)[here.hour]
+        return (self._we if is_day_off(here.date()) else self._wd)[here.hour]
 
 
 # fmt: off
@@ -181,7 +190,7 @@ def property_mix(now: datetime) -> list[float]:
     return [PROPERTY_MIX[c] * curve.at(now) for c, curve in PROPERTY.items()]
 
 
-# Schools: weekdays only, fixed windows.
+# Schools: workdays only (closed on rest days and public holidays), fixed windows.
 SCHOOL_ARRIVALS = Window(time(7, 30), time(8, 15))
 SCHOOL_DAY = Window(time(8, 15), time(16, 30))
 SCHOOL_PICKUPS = Window(time(16, 30), time(17, 30))

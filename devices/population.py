@@ -35,3 +35,8 @@ class Population:
 
     def pick(self, rng: random.Random) -> str:
         return self.ref(rng.randrange(self.size))
+
+    def lasting_rng(self, name: str) -> random.Random:
+        """A stream for facts that stay the same from day to day (a school's pupils), while
+        the devices' own streams are reseeded each street day (devices/street.py)."""
+        return random.Random(self._key + name.encode())

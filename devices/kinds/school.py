@@ -1,4 +1,4 @@
-"""A smart school gate: weekday arrivals 07:30-08:15, pick-ups 16:30-17:30, visitors in between."""
+"""A smart school gate: on school days arrivals 07:30-08:15, pick-ups 16:30-17:30, visitors."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ class SchoolBehaviour(Behaviour):
     kind = contract.KIND
 
     def start(self, now: datetime) -> None:
-        rng = self.rng
+        # The same pupils whatever day the street starts on: not from the day's stream.
+        rng = self.population.lasting_rng(f"school:{self.spec.id}")
         enrolled = max(1, min(int(self.rate("students", 600)), self.population.size // 2))
         # Each pupil is a distinct pseudonym with one registered guardian (siblings may share).
         roster: dict[str, None] = {}
@@ -54,7 +55,7 @@ class SchoolBehaviour(Behaviour):
     def _catch_up(self, now: datetime) -> None:
         """Starting during a school day: pupils who came before the start are already inside."""
         window_start = daily.next_local(now, daily.SCHOOL_ARRIVALS.start) - timedelta(days=1)
-        if daily.is_weekend(now) or now >= daily.next_local(window_start, daily.SCHOOL_DAY.end):
+        if daily.day_off(now) or now >= daily.next_local(window_start, daily.SCHOOL_DAY.end):
             return
         self._morning(window_start)
         while self.next_step < len(self.plan) and self.plan[self.next_step][0] < now:
@@ -149,7 +150,7 @@ class SchoolBehaviour(Behaviour):
             self.next_midnight = daily.next_local(now, time(0, 0))
             self.arrived_today = self.departed_today = 0
             self.pickups_planned = False
-        school_day = not daily.is_weekend(now)
+        school_day = not daily.day_off(now)
         if now >= self.next_morning:
             self.next_morning = daily.next_local(now, daily.SCHOOL_ARRIVALS.start)
             if school_day:
@@ -178,7 +179,7 @@ class SchoolBehaviour(Behaviour):
         if now < self.open_until:
             return "open"
         in_window = daily.SCHOOL_ARRIVALS.contains(now) or daily.SCHOOL_PICKUPS.contains(now)
-        return "open" if in_window and not daily.is_weekend(now) else "closed"
+        return "open" if in_window and not daily.day_off(now) else "closed"
 
     def _telemetry(self, now: datetime) -> Emission:
         data = contract.SchoolTelemetry(
