@@ -43,6 +43,7 @@ from contracts.envelope import Envelope
 from contracts.fleet import Fleet
 from contracts.vocabulary import STREET_TZ
 from devices import daily
+from devices.calendar import is_day_off
 from devices.street import Street
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
@@ -63,7 +64,11 @@ def coming_sunday() -> date:
     """Midnight of a Sunday near today (device clocks run ahead; the backend allows it below),
     so the stored events are well inside the retention period whenever the test runs."""
     today = datetime.now(STREET_TZ).date()
-    return today + timedelta(days=(6 - today.weekday()) % 7)
+    sunday = today + timedelta(days=(6 - today.weekday()) % 7)
+    # A Sunday off before a working Monday: China's holidays move both (devices/calendar.py).
+    while not is_day_off(sunday) or is_day_off(sunday + timedelta(days=1)):
+        sunday += timedelta(days=7)
+    return sunday
 
 
 def local_midnight(day: date) -> datetime:
