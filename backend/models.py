@@ -175,8 +175,11 @@ class CommandRecord(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     status: str = CommandStatus.PENDING  # contracts.vocabulary.CommandStatus
     reason: str | None = None
+    # Street time (backend/street_clock.py): the timeline.
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+    # Wall time: the delivery timeout (machinery, not a fact of the street; migration 0005).
+    deliver_by: datetime | None = _ts(nullable=True)
 
 
 def table(model: type[SQLModel]) -> Table:
