@@ -62,7 +62,7 @@ class Publisher:
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
         if self.clock is not None:
-            self.clock.ready.set()
+            self.clock.subscribed()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if self.clock is not None:

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 # How long `control` waits for every simulator's acknowledgement (wall seconds).
 ACK_TIMEOUT_S = 5.0
 NO_SIMULATOR = "no simulator is running: street time is wall time"
+# After a reconnect, how long a simulator held from before has to be announced again (its
+# retained state) before it is taken for gone (wall seconds).
+RECONFIRM_S = 2.0
 # A new announcement whose street time differs from what the previous one predicted by more
 # than this is a discontinuity (a jump whose start we did not see).
 _CONTINUITY_SLACK = timedelta(seconds=60)
@@ -86,6 +89,7 @@ class StreetClock:
         self._acks: dict[str, list[ClockAck]] = {}  # control id -> answers so far
         self._continuous_since: datetime | None = None
         self._listeners: list[Callable[[ClockView], None]] = []
+        self._unconfirmed: set[str] = set()  # held from before a reconnect, not announced since
         self.ready = threading.Event()  # subscribed: retained announcements are on their way
 
     # -- reading ---------------------------------------------------------------------------
@@ -124,12 +128,28 @@ class StreetClock:
         return [CLOCK_FILTER, CLOCK_ACK_TOPIC]
 
     def connected(self, first: bool) -> None:
-        """Our session (re)connected and is about to subscribe; after a reconnect the retained
-        announcements come again, and a simulator that went away meanwhile must not linger."""
+        """Our session (re)connected and is about to subscribe. After a reconnect the retained
+        announcements come again; a simulator that went away meanwhile (its Last Will was
+        missed) must not linger, but street time must not fall back to wall time meanwhile
+        either (ingest would judge a backlog against the wrong clock): the states held stay
+        until `subscribed` has given the retained ones time to arrive."""
         if not first:
             with self._cond:
-                self._states.clear()
-                self._continuous_since = self._wall()
+                self._unconfirmed = set(self._states)
+
+    def subscribed(self) -> None:
+        """The broker acknowledged our subscription: its retained announcements follow."""
+        self.ready.set()
+        if self._unconfirmed:
+            timer = threading.Timer(RECONFIRM_S, self._drop_unconfirmed)
+            timer.daemon = True
+            timer.start()
+
+    def _drop_unconfirmed(self) -> None:
+        with self._cond:
+            gone, self._unconfirmed = self._unconfirmed, set()
+        for simulator in sorted(gone):
+            self._announce(simulator, None)
 
     def on_message(self, topic: str, payload: bytes) -> None:
         try:
@@ -149,6 +169,7 @@ class StreetClock:
             wall = self._wall()
             before = newest(self._states.values())
             old = self._states.get(simulator)
+            self._unconfirmed.discard(simulator)
             if state is None:  # its Last Will (or a clean exit): that simulator is gone
                 if old is None:
                     return
@@ -158,7 +179,7 @@ class StreetClock:
             else:
                 self._states[simulator] = state
             after = newest(self._states.values())
-            if _broken(before, after):
+            if _broken(before, after, wall):
                 self._continuous_since = street_now(after, wall)
             self._cond.notify_all()
             view = ClockView.of(self._states.values(), wall)
@@ -226,14 +247,12 @@ class StreetClock:
                 self._cond.wait(left)
 
 
-def _broken(before: ClockState | None, after: ClockState | None) -> bool:
-    """Whether street time broke between two followed states (see `continuous_since`)."""
-    if before is None and after is None:
-        return False
-    if before is None or after is None:
-        return True  # a simulator appeared (street time left wall time) or all are gone
-    if before.jumping_to is not None and after.jumping_to is None:
-        return True  # a jump ended
-    if not before.running:
-        return False  # paused or at "max": its street time cannot be predicted
-    return abs(before.street_at(after.wall) - after.street) > _CONTINUITY_SLACK
+def _broken(before: ClockState | None, after: ClockState | None, wall: datetime) -> bool:
+    """Whether street time broke between two followed states (see `continuous_since`): a jump
+    ended, or street time now is not what the previous state said it would be (a simulator
+    appeared far from wall time, all went away, a jump whose start we did not see)."""
+    if before is not None and before.jumping_to is not None:
+        return after is None or after.jumping_to is None
+    if before is not None and before.max_speed and after is not None:
+        return False  # at "max" each announcement moves the street on: progress, not a break
+    return abs(street_now(after, wall) - street_now(before, wall)) > _CONTINUITY_SLACK

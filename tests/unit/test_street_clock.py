@@ -215,3 +215,25 @@ def test_a_backlog_is_not_mistaken_for_a_late_clock_but_a_late_clock_is_flagged(
 def test_at_max_nothing_is_judged() -> None:
     watch = SkewWatch(flag_s=120)
     assert watch.judge(GATE, STREET + timedelta(hours=1), STREET, state(speed="max")) is None
+
+
+def test_a_simulator_on_wall_time_does_not_break_continuity() -> None:
+    wall = Wall()
+    clock = StreetClock(wall)
+    announce(clock, state(street=WALL, speed=1.0))  # `--speed 1`, starting now
+    assert clock.continuous_since() is None
+    announce(clock, state(seq=2, street=WALL, speed="max"))
+    wall.now += timedelta(seconds=1)
+    announce(clock, state(seq=3, wall=wall.now, street=WALL + timedelta(hours=2), speed="max"))
+    assert clock.continuous_since() is None  # at "max" the street moves on by announcements
+
+
+def test_after_a_reconnect_states_stay_until_the_retained_ones_had_time_to_come() -> None:
+    clock = StreetClock(Wall())
+    announce(clock, state("sim-a"), "sim-a")
+    announce(clock, state("sim-b"), "sim-b")
+    clock.connected(first=False)
+    announce(clock, state("sim-a"), "sim-a")  # its retained announcement, again
+    assert sorted(clock.view().simulators) == ["sim-a", "sim-b"]  # street time did not fall back
+    clock._drop_unconfirmed()  # what `subscribed` schedules RECONFIRM_S later
+    assert clock.view().simulators == ["sim-a"]
