@@ -61,9 +61,10 @@ def wall_now() -> datetime:
     return datetime.now(UTC)
 
 
-class ClockControlFailed(RuntimeError):
-    """A control that was not applied: `status` is the HTTP answer (409 refused, 504 no answer
-    in time), the message the operator's reason."""
+class ClockControlFailed(ClockRefused):
+    """A control that was not applied: `status` is the HTTP answer (409 refused, 503 the broker
+    did not take it, 504 no answer in time), the message the operator's reason. A ClockRefused,
+    so whoever handles the contract's refusals (a drill's clock step) handles these too."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -91,6 +92,11 @@ class StreetClock:
         self._listeners: list[Callable[[ClockView], None]] = []
         self._unconfirmed: set[str] = set()  # held from before a reconnect, not announced since
         self.ready = threading.Event()  # subscribed: retained announcements are on their way
+        self._publish: Publish | None = None
+
+    def bind(self, publish: Publish) -> None:
+        """How controls go out: the backend's outgoing session (Publisher.publish_control)."""
+        self._publish = publish
 
     # -- reading ---------------------------------------------------------------------------
     def state(self) -> ClockState | None:
@@ -200,11 +206,17 @@ class StreetClock:
 
     # -- steering ----------------------------------------------------------------------------
     def control(
-        self, action: ClockAction, publish: Publish, timeout: float = ACK_TIMEOUT_S
+        self,
+        action: ClockAction,
+        publish: Publish | None = None,
+        timeout: float = ACK_TIMEOUT_S,
     ) -> ClockChange:
         """Forward an operator's action to every announcing simulator and wait for their acks.
         Raises ClockControlFailed: 409 (no simulator, refused by the checks or by a simulator),
-        504 (not every simulator answered in time)."""
+        503 (the broker did not take it), 504 (not every simulator answered in time)."""
+        publish = publish or self._publish
+        if publish is None:
+            raise ClockControlFailed(503, "the backend has no session to the broker")
         with self._cond:
             states = dict(self._states)
         state = newest(states.values())
@@ -218,7 +230,10 @@ class StreetClock:
         with self._cond:
             self._acks[control.id] = []
         try:
-            publish(CLOCK_CONTROL_TOPIC, control.model_dump_json().encode())
+            try:
+                publish(CLOCK_CONTROL_TOPIC, control.model_dump_json().encode())
+            except Exception as exc:  # backend.publisher.PublishError: not connected, no ack
+                raise ClockControlFailed(503, f"broker did not take the control: {exc}") from None
             acks = self._wait_acks(control.id, set(states), timeout)
         finally:
             with self._cond:

@@ -87,7 +87,7 @@ def up(
 ) -> None:
     """Start broker, backend, devices and console; print their addresses; Ctrl-C stops all."""
     try:
-        parse_speed(speed)  # checked here; device clocks are judged on street time at any pace
+        pace = parse_speed(speed)
     except ValueError:
         raise typer.BadParameter("a positive number or 'max'", param_hint="--speed") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -123,6 +123,8 @@ def up(
         "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
+        # An accelerated street runs device clocks ahead on purpose: no refusal, no flag.
+        **({"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"} if pace != 1 else {}),
     }
     # Backend and simulator load the same street (load_fleet(file, size)).
     env.pop(FLEET_SIZE_ENV, None)

@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, engine, on_batch=live.publish_batch, alarms=alarm_engine, clock=street
         )
         publisher = Publisher(settings, street)
+        street.bind(publisher.publish_control)
         ctx = AppContext(settings, engine, ingest, publisher, alarm_engine, live, street)
         registry.register(LijiaCollector(ctx))
         ctx.publisher.start()

@@ -9,7 +9,6 @@ from fastapi import APIRouter, HTTPException
 
 from backend.api.deps import CtxDep, Operator
 from backend.api.schemas import ClockChanged
-from backend.publisher import PublishError
 from backend.street_clock import ClockControlFailed
 from contracts.clock import ClockAction, ClockView
 
@@ -39,9 +38,7 @@ def set_clock(action: ClockAction, ctx: CtxDep, _scope: Operator) -> ClockChange
     `at` a street time of day: the next one). Answers once every running simulator has
     applied it, with the clock as it is then."""
     try:
-        change = ctx.clock.control(action, ctx.publisher.publish_control)
+        change = ctx.clock.control(action)
     except ClockControlFailed as exc:
         raise HTTPException(exc.status, exc.reason) from None
-    except PublishError as exc:
-        raise HTTPException(503, f"broker did not take the control: {exc}") from None
     return ClockChanged(clock=change.clock, acks=change.acks)
