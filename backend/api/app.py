@@ -42,6 +42,7 @@ from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
 from backend.street_clock import StreetClock
+from contracts.stream import ClockMessage
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live = Broadcaster()
         live.bind(asyncio.get_running_loop())
         street = StreetClock()
+        street.on_change(lambda view: live.publish(ClockMessage(clock=view)))
         alarm_engine = AlarmEngine(
             offline_after_s=settings.offline_alarm_after_s,
             now=street.now,

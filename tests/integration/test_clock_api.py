@@ -8,12 +8,15 @@ steered end to end, is in the simulator's tests.)
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from adapters.credentials import Credentials
@@ -102,6 +105,19 @@ def follow(backend: BackendProcess, sim: FakeSimulator, street: datetime, **kw: 
 def test_get_clock_follows_the_announcement_and_falls_back_to_wall_time(
     backend: BackendProcess, sim: FakeSimulator
 ) -> None:
+    frames: list[str] = []
+    connected = threading.Event()
+
+    def listen() -> None:
+        with httpx.stream("GET", backend.url + "/stream", timeout=30) as resp:
+            for line in resp.iter_lines():
+                connected.set()
+                frames.append(line)
+                if line.startswith("data:") and frames[-2:-1] == ["event: clock"]:
+                    return
+
+    threading.Thread(target=listen, daemon=True).start()
+    assert connected.wait(10)
     view = clock(backend)
     assert view["source"] == "wall" and view["speed"] == 1.0 and view["simulators"] == []
     assert abs((ts(view["now"]) - ts(view["wall"])).total_seconds()) < 1e-3
@@ -113,6 +129,10 @@ def test_get_clock_follows_the_announcement_and_falls_back_to_wall_time(
     assert view["day"] == ts(view["now"]).astimezone(STREET_TZ).date().isoformat()
     health = backend.health()  # the machinery's times are wall time; the street's is shown too
     assert AWAY <= ts(health["street_now"]) - ts(health["wall_now"]) < AWAY + timedelta(hours=1)
+    # The live stream tells of the change: `event: clock`, the view as GET /clock shows it.
+    wait_until(lambda: "event: clock" in frames)
+    data = json.loads(frames[frames.index("event: clock") + 1].removeprefix("data:"))
+    assert data["clock"]["source"] == "simulator" and data["clock"]["speed"] == SPEED
     sim.gone()
     wait_until(lambda: clock(backend)["source"] == "wall", timeout=10)
 
