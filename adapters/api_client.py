@@ -17,6 +17,7 @@ import httpx
 from adapters.api_types import (
     AlarmRow,
     AlarmWithNotes,
+    ClockChanged,
     CommandRow,
     DeadLetter,
     DevicesPage,
@@ -25,6 +26,7 @@ from adapters.api_types import (
     ShippedScenario,
     TelemetryPoint,
 )
+from contracts.clock import ClockAction, ClockView
 
 KEY_HEADER = "X-API-Key"
 DEFAULT_TIMEOUT_S = 10.0
@@ -315,6 +317,18 @@ class ApiClient:
         if command_id is not None:
             body["command_id"] = command_id
         return cast(CommandRow, self.post(f"/devices/{device_id}/commands", body))
+
+    # -- the street's clock --------------------------------------------------------------------
+    def clock(self) -> ClockView:
+        """GET /clock: the street's time (a simulator's clock; wall time when none runs)."""
+        return ClockView.model_validate(self.get("/clock"))
+
+    def set_clock(self, action: ClockAction) -> ClockChanged:
+        """POST /clock (an operate key): pause, resume, speed or jump, once every running
+        simulator has applied it. ApiRefused with status 409 (refused; `detail` says why, e.g.
+        no simulator runs) or 504 (a simulator did not answer in time)."""
+        body = action.model_dump(mode="json", exclude_none=True)
+        return ClockChanged.model_validate(self.post("/clock", body))
 
     # -- the street's figures and the pipeline's health ---------------------------------------
     def stats(self) -> dict[str, Any]:

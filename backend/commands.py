@@ -3,6 +3,12 @@
 The one place that moves a command from one status (contracts/vocabulary.py) to the next:
 pending → sent | failed (publishing) → accepted → succeeded | rejected | failed (the device's
 answers) or timed-out (no final answer in time).
+
+Two clocks (docs/architecture.md): a command's timeline (`created_at`, `updated_at`, every
+status change) is street time, read from the backend's street clock when the change happens
+(a device's answer: when it reaches us), so it reads in order whatever the device's own clock
+says. Its delivery timeout is machinery, on the wall clock: `deliver_by` (wall) is set when it
+is created, and upkeep times it out once the wall clock passes it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import and_, bindparam, or_, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
@@ -46,10 +52,17 @@ _APPLY_RESULT = (
 
 
 def create(
-    session: Session, *, command_id: str, device_id: str, name: str, params: dict[str, Any]
+    session: Session,
+    *,
+    command_id: str,
+    device_id: str,
+    name: str,
+    params: dict[str, Any],
+    now: datetime,
+    timeout_s: float,
 ) -> CommandRecord:
-    """A new command, pending until it is published; committed, so a result can find it."""
-    now = datetime.now(UTC)
+    """A new command, pending until it is published; committed, so a result can find it.
+    `now` is street time; the delivery deadline is `timeout_s` wall seconds from now."""
     record = CommandRecord(
         command_id=command_id,
         device_id=device_id,
@@ -58,6 +71,7 @@ def create(
         status=CommandStatus.PENDING,
         created_at=now,
         updated_at=now,
+        deliver_by=datetime.now(UTC) + timedelta(seconds=timeout_s),
     )
     session.add(record)
     session.commit()
@@ -65,31 +79,32 @@ def create(
 
 
 def _advance_from_pending(
-    session: Session, command_id: str, status: CommandStatus, reason: str | None
+    session: Session, command_id: str, status: CommandStatus, reason: str | None, now: datetime
 ) -> None:
     # Only from pending: the device's result may already have been ingested.
     session.exec(
         update(CommandRecord)
         .where(col(CommandRecord.command_id) == command_id)
         .where(col(CommandRecord.status) == CommandStatus.PENDING)
-        .values(status=status, reason=reason, updated_at=datetime.now(UTC))
+        .values(status=status, reason=reason, updated_at=now)
     )
     session.commit()
 
 
-def mark_sent(session: Session, command_id: str) -> None:
-    """The broker took the command."""
-    _advance_from_pending(session, command_id, CommandStatus.SENT, None)
+def mark_sent(session: Session, command_id: str, now: datetime) -> None:
+    """The broker took the command (at street time `now`)."""
+    _advance_from_pending(session, command_id, CommandStatus.SENT, None, now)
 
 
-def mark_not_published(session: Session, command_id: str, error: str) -> None:
+def mark_not_published(session: Session, command_id: str, error: str, now: datetime) -> None:
     """The command never left the backend: it failed."""
-    _advance_from_pending(session, command_id, CommandStatus.FAILED, f"not published: {error}")
+    _advance_from_pending(session, command_id, CommandStatus.FAILED, f"not published: {error}", now)
 
 
 def apply_results(conn: Connection, results: Iterable[tuple[str, CommandResult, datetime]]) -> None:
-    """Devices' answers, each `(device_id, result, device time)`: a command takes the status its
-    latest answer maps to (a result naming another device's command changes nothing)."""
+    """Devices' answers, each `(device_id, result, street time it reached us)`: a command takes
+    the status its latest answer maps to (a result naming another device's command changes
+    nothing)."""
     rows = [
         {
             "b_command_id": result.command_id,
@@ -106,14 +121,27 @@ def apply_results(conn: Connection, results: Iterable[tuple[str, CommandResult, 
         conn.execute(_APPLY_RESULT, row)
 
 
-def expire(conn: Connection, timeout_s: float, now: datetime | None = None) -> int:
-    """Commands with no final answer within the timeout end as timed-out; returns how many."""
-    now = now or datetime.now(UTC)
+def expire(
+    conn: Connection,
+    timeout_s: float,
+    now: datetime,
+    wall: datetime | None = None,
+) -> int:
+    """Commands with no final answer by their wall-clock `deliver_by` end as timed-out (at
+    street time `now`); returns how many. Commands stored before `deliver_by` existed have
+    none: theirs is `created_at` plus the timeout."""
+    wall = wall or datetime.now(UTC)
     res = conn.execute(
         update(COMMAND)
         .where(
             COMMAND.c.status.in_(sorted(OPEN_COMMAND_STATUSES)),
-            COMMAND.c.created_at < now - timedelta(seconds=timeout_s),
+            or_(
+                COMMAND.c.deliver_by < wall,
+                and_(
+                    COMMAND.c.deliver_by.is_(None),
+                    COMMAND.c.created_at < wall - timedelta(seconds=timeout_s),
+                ),
+            ),
         )
         .values(status=CommandStatus.TIMED_OUT, reason=TIMED_OUT_REASON, updated_at=now)
     )

@@ -40,11 +40,11 @@ class Settings(BaseSettings):
     # Set to share the ingest load between replicas ($share/<group>/...), MQTT 5 only.
     share_group: str | None = None
 
-    # Device clocks further than this from ours are refused ("clock-skew"); 0 turns the check
-    # off (accelerated simulations run device clocks ahead on purpose).
+    # Device times further than this outside every clock of the street (street time, wall time,
+    # the street's start: backend/ingest/classify.py) are refused ("clock-skew"); 0: no check.
     max_clock_skew_s: float = 24 * 3600.0
-    # Device clocks further than this (but within max_clock_skew_s) are stored and flagged on
-    # the twin (`clock_skewed`). A backlog (the backend away) makes clocks look behind, too.
+    # Device clocks further than this (street seconds) from street time are stored and flagged
+    # on the twin (`clock_skewed`), at any speed; a backlog is told apart (ingest/skew.py).
     clock_skew_flag_s: float = 120.0
     # Ingest is "degraded" in /health while its oldest uncommitted message is older than this.
     degraded_lag_s: float = 10.0

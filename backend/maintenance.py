@@ -1,4 +1,7 @@
-"""Periodic upkeep: command time-outs, offline alarms, retention purge (silent devices: twins)."""
+"""Periodic upkeep: command time-outs, offline alarms, retention purge (silent devices: twins).
+
+Command time-outs are on the wall clock (delivery is machinery); the retention period is street
+time (it concerns when residents' events happened), backend/street_clock.py."""
 
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from contracts.catalogue import load_builtin_kinds
 log = logging.getLogger(__name__)
 
 
-def expire_commands(engine: Engine, timeout_s: float) -> int:
-    """Commands with no final answer within the timeout end as timed-out."""
+def expire_commands(engine: Engine, timeout_s: float, now: datetime) -> int:
+    """Commands with no final answer by their (wall) deadline end as timed-out, at street time
+    `now`."""
     with engine.begin() as conn:
-        return commands.expire(conn, timeout_s)
+        return commands.expire(conn, timeout_s, now)
 
 
 def sweep_alarms(engine: Engine, alarms: AlarmEngine) -> list[AlarmChange]:
@@ -27,10 +31,10 @@ def sweep_alarms(engine: Engine, alarms: AlarmEngine) -> list[AlarmChange]:
         return alarms.sweep(conn)
 
 
-def purge_personal(engine: Engine, retention_days: float) -> int:
-    """Delete events that concern residents once older than the retention period; the hourly
-    aggregates (stat_hourly) are kept."""
-    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+def purge_personal(engine: Engine, retention_days: float, now: datetime | None = None) -> int:
+    """Delete events that concern residents once older (street time: their `ts`) than the
+    retention period; the hourly aggregates (stat_hourly) are kept."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     ev = table(Event).c
     removed = 0
     with engine.begin() as conn:

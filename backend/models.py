@@ -45,11 +45,11 @@ class Device(SQLModel, table=True):
     availability: str = Availability.UNKNOWN  # contracts.vocabulary.Availability
     availability_reason: str | None = None  # connected | clean-shutdown | last-will
     availability_changed_at: datetime | None = _ts(nullable=True)
-    last_seen: datetime | None = _ts(nullable=True)
+    last_seen: datetime | None = _ts(nullable=True)  # street time at receipt
     last_seq: int | None = None
     telemetry: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
-    # Device time minus our receive time, from its latest live message; `clock_skewed` once
-    # that is beyond LIJIA_CLOCK_SKEW_FLAG_S (events are still stored: a flag, not a refusal).
+    # Device time minus street time at receipt, from its latest judged message; `clock_skewed`
+    # once beyond LIJIA_CLOCK_SKEW_FLAG_S (backend/ingest/skew.py; a flag, not a refusal).
     clock_skew_s: float | None = None
     clock_skewed: bool = False
 
@@ -175,8 +175,11 @@ class CommandRecord(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     status: str = CommandStatus.PENDING  # contracts.vocabulary.CommandStatus
     reason: str | None = None
+    # Street time (backend/street_clock.py): the timeline.
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
+    # Wall time: the delivery timeout (machinery, not a fact of the street; migration 0005).
+    deliver_by: datetime | None = _ts(nullable=True)
 
 
 def table(model: type[SQLModel]) -> Table:

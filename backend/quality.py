@@ -13,13 +13,14 @@ from backend.models import UTCDateTime
 # Gaps between consecutive stored sequence numbers of one device's own messages within one
 # boot (injected events carry seq 0 and are left out). Computed from what is stored, so it stays
 # right when messages arrive out of order or through several backend replicas. Only the
-# retention window is examined: purged personal events would otherwise look like losses.
+# retention window is examined, on the same clock as the purge (street time, the events' `ts`):
+# purged personal events would otherwise look like losses.
 GAPS_SQL = text(
     """
     SELECT device_id, prev, seq FROM (
         SELECT device_id, seq,
                LAG(seq) OVER (PARTITION BY device_id, boot ORDER BY seq) AS prev
-        FROM event WHERE injected = :false AND received_at >= :since
+        FROM event WHERE injected = :false AND ts >= :since
     ) AS ordered
     WHERE seq - prev > 1
     ORDER BY device_id, seq
@@ -39,8 +40,11 @@ class DeviceGaps(BaseModel):
     gaps: list[Gap]
 
 
-def sequence_gaps(engine: Engine, retention_days: float) -> list[DeviceGaps]:
-    since = datetime.now(UTC) - timedelta(days=retention_days)
+def sequence_gaps(
+    engine: Engine, retention_days: float, now: datetime | None = None
+) -> list[DeviceGaps]:
+    """`now` is street time (default: wall time, a street without a simulator)."""
+    since = (now or datetime.now(UTC)) - timedelta(days=retention_days)
     with engine.connect() as conn:
         rows = conn.execute(GAPS_SQL, {"false": False, "since": since}).all()
     out: dict[str, DeviceGaps] = {}

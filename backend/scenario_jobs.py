@@ -49,7 +49,7 @@ class ScenarioJob:
 
     run: Run
     source: Source
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))  # street time
     ended_at: datetime | None = None
     status: RunStatus = RunStatus.RUNNING
     steps_done: int = 0
@@ -88,7 +88,7 @@ class ScenarioJob:
         else:
             self.add_line(event.text)
 
-    def finish(self) -> None:
+    def finish(self, now: datetime) -> None:
         run = self.run
         if run.stopped:
             self.status = RunStatus.STOPPED
@@ -99,7 +99,7 @@ class ScenarioJob:
             self.status = RunStatus.PASSED
         else:
             self.status = RunStatus.FAILED
-        self.ended_at = datetime.now(UTC)
+        self.ended_at = now
 
 
 class ScenarioJobs:
@@ -111,8 +111,10 @@ class ScenarioJobs:
         street: Callable[[], StreetPort],
         max_running: int = MAX_RUNNING,
         keep: int = KEEP_RUNS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
+        self.clock = clock  # the street's (backend/street_clock.py): runs' start and end
         self.street = street  # one port per run, closed when the run ends
         self.max_running = max_running
         self.keep = keep
@@ -144,7 +146,7 @@ class ScenarioJobs:
         refuses), found before it starts: (where in the scenario, why). The reasons name
         devices, types and fields, never the values."""
         problems: list[tuple[list[str | int], str]] = []
-        now = datetime.now(UTC)
+        now = self.clock()
         for i, step in enumerate(scenario.steps):
             for action, channel in (("inject", Channel.EVENTS), ("telemetry", Channel.TELEMETRY)):
                 spec = getattr(step, action, None)
@@ -187,7 +189,9 @@ class ScenarioJobs:
                 raise ScenarioBusy(
                     f"{len(running)} runs are in progress; at most {self.max_running}"
                 )
-            job = ScenarioJob(Run(scenario, self.street(), DevicePublishers(conn)), source)
+            job = ScenarioJob(
+                Run(scenario, self.street(), DevicePublishers(conn)), source, self.clock()
+            )
             job.run.sink = job.on_event
             job.thread = threading.Thread(
                 target=self._work, args=(job,), name=f"scenario-{job.id}", daemon=True
@@ -215,7 +219,7 @@ class ScenarioJobs:
             run.devices.close()
             run.street.close()
             with self._lock:
-                job.finish()
+                job.finish(self.clock())
             passed = sum(1 for v in run.verdicts if v.passed)
             job.add_line(f"{job.status}: {passed}/{len(run.verdicts)} expectations passed")
 

@@ -42,16 +42,27 @@ def update_twins(conn: Connection, twins: dict[str, dict[str, Any]]) -> None:
         conn.execute(stmt, rows)
 
 
-def mark_silent(engine: Engine, silent_after_s: float) -> list[AvailabilityMessage]:
-    """Devices that say they are online but have sent nothing for too long are offline."""
-    now = datetime.now(UTC)
+def mark_silent(
+    engine: Engine,
+    silent_after_s: float,
+    now: datetime | None = None,
+    continuous_since: datetime | None = None,
+) -> list[AvailabilityMessage]:
+    """Devices that say they are online but have sent nothing for too long are offline. On
+    street time (`last_seen` is street time at receipt), and only over continuous street time
+    (`continuous_since`, backend/street_clock.py): right after a jump no device has published
+    for hours, by design, and none of them is silent."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=silent_after_s)
+    if continuous_since is not None and continuous_since > cutoff:
+        return []
     dev = table(Device).c
     with engine.begin() as conn:
         rows = conn.execute(
             update(table(Device))
             .where(
                 dev.availability == Availability.ONLINE,
-                dev.last_seen < now - timedelta(seconds=silent_after_s),
+                dev.last_seen < cutoff,
             )
             .values(
                 availability=Availability.OFFLINE,

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import simulation
+from contracts import clock, simulation
 from contracts.alarms import AlarmRule, BurstRule, EventRule, TelemetryRule
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import Availability, Command, CommandResult, Envelope
@@ -196,6 +196,31 @@ def render() -> str:
         fields_table(simulation.OfflineAction),
         fields_table(simulation.LoadAction),
         fields_table(simulation.ControlAck),
+        "## The street's clock (contracts/clock.py)",
+        "",
+        f"Every simulator process announces its clock, a `ClockState`, on `{clock.CLOCK_FILTER}`",
+        "(QoS 1, retained; its Last Will, an empty retained payload, removes it): the mapping",
+        "from wall time to street time, announced on every change (and at `max` every",
+        f"{clock.MAX_ANNOUNCE_S:g} s). Street time is the newest state's mapping; with no",
+        "simulator announcing (real devices only) street time is wall time. Every backend",
+        "replica follows every announcement (a plain subscription, not a shared one).",
+        "",
+        fields_table(clock.ClockState),
+        "Operators steer it through the backend (`POST /clock`, a `ClockAction`): the backend",
+        f"publishes a `ClockControl` on `{clock.CLOCK_CONTROL_TOPIC}` as user `backend`; every",
+        "simulator applies it or refuses it, answers with a `ClockAck` on",
+        f"`{clock.CLOCK_ACK_TOPIC}` and announces its new state. At `max`, pause, resume and",
+        f"jump are refused; a jump goes forward only, at most {clock.MAX_JUMP.days} days.",
+        "",
+        fields_table(clock.ClockAction),
+        fields_table(clock.ClockControl),
+        fields_table(clock.ClockAck),
+        "`GET /clock` answers a `ClockView`; `POST /clock` answers `{clock: ClockView, acks:",
+        "[ClockAck]}` once every announcing simulator has applied it, 409 with the reason when",
+        "it is refused (no simulator runs, or the action does not apply now) and 504 when a",
+        "simulator does not answer within 5 s.",
+        "",
+        fields_table(clock.ClockView),
         "## JSON Schema",
         "",
         "Every payload's JSON Schema is served by the backend at `GET /contract/kinds` and",

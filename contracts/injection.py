@@ -30,7 +30,11 @@ def injected_envelope(
 ) -> Envelope:
     """Seq 0, no boot, a fresh event id, flagged `injected`; `data` is validated against the
     kind's model. Raises ContractError (data) or InvalidEnvelope (envelope fields), whose
-    reasons name fields, never the values."""
+    reasons name fields, never the values.
+
+    `ts` is the street's time (contracts/clock.py `street_now`; the backend passes its street
+    clock's, a drill the street's clock it follows): an injected event happens on the street,
+    now. Left out, wall time: right only for a street without a simulator."""
     model = validate_data(get_kind(kind), channel, event_type, _checked(data))
     try:
         return Envelope(

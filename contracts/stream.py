@@ -10,9 +10,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.clock import ClockView
 from contracts.vocabulary import AlarmStatus, Availability, Severity
 
-StreamTopic = Literal["event", "alarm", "availability"]
+StreamTopic = Literal["event", "alarm", "availability", "clock"]
 
 
 class StreamMessage(BaseModel):
@@ -55,4 +56,12 @@ class AvailabilityMessage(StreamMessage):
     availability_changed_at: datetime | None = None
 
 
-AnyStreamMessage = EventMessage | AlarmMessage | AvailabilityMessage
+class ClockMessage(StreamMessage):
+    """The street's clock changed (a simulator appeared or went, paused, resumed, changed speed,
+    jumped; at "max", how far it got): the clock as `GET /clock` shows it."""
+
+    TOPIC: ClassVar[StreamTopic] = "clock"
+    clock: ClockView
+
+
+AnyStreamMessage = EventMessage | AlarmMessage | AvailabilityMessage | ClockMessage

@@ -82,8 +82,9 @@ class BatchView:
     opened first hits the unique `open_key` and is given up (then re-read); rule state is
     upserted, so the same row written by both does not fail either batch."""
 
-    def __init__(self, conn: Connection, devices: dict[str, str]) -> None:
+    def __init__(self, conn: Connection, devices: dict[str, str], now: datetime) -> None:
         self.conn = conn
+        self.now = now  # street time of the batch: alarms' updated_at and notes
         self.alarms: dict[str, OpenAlarm] = {}
         self.recounted: dict[int, OpenAlarm] = {}  # by id: cleared ones are written too
         # Rule state written by the batch, by row: its last value, or None once dropped.
@@ -142,7 +143,9 @@ class BatchView:
             elif isinstance(d, Clear):
                 ended = self.alarms.pop(key, None)
                 if ended is not None:
-                    out.append(lifecycle.clear(self.conn, ended, by=SYSTEM, reason=d.reason))
+                    out.append(
+                        lifecycle.clear(self.conn, ended, by=SYSTEM, reason=d.reason, now=self.now)
+                    )
         return out
 
     def _raise(
@@ -157,6 +160,7 @@ class BatchView:
             title=rule.title.joined(),
             at=d.at,
             details=d.details,
+            now=self.now,
         )
         key = open_key(rule.rule, device_id)
         if change is None:  # another replica opened it first: count on that one from now on
@@ -174,7 +178,7 @@ class BatchView:
         open alarms, then rule state (every row touched is deleted, and those still there at
         the end inserted with their last value: the same table as row by row)."""
         if self.recounted:
-            lifecycle.write_occurrences(self.conn, list(self.recounted.values()))
+            lifecycle.write_occurrences(self.conn, list(self.recounted.values()), self.now)
             self.recounted.clear()
         if self.touched:
             self.conn.execute(

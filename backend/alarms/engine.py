@@ -2,10 +2,16 @@
 
 Rules are declared in contracts/alarms.py and evaluated by backend/alarms/rules.py; conditions
 that time alone creates (a device offline too long) are found by the upkeep's sweep.
+
+Every time is street time (backend/street_clock.py): `now` is the street clock the engine is
+given. Quiet periods and deadlines pass on the device's own clock (its messages' `ts`: street
+time for a simulated device; injected events are stamped with street time too), so a backlog
+replays them as they happened.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -26,14 +32,21 @@ OFFLINE_TITLE = "Device offline too long"
 class AlarmEngine:
     """Stateless between calls: everything it remembers lives in the database."""
 
-    def __init__(self, offline_after_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        offline_after_s: float = 300.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        continuous_since: Callable[[], datetime | None] = lambda: None,
+    ) -> None:
         self.offline_after_s = offline_after_s
+        self.now = now  # the street's clock
+        self.continuous_since = continuous_since
 
     def observe(self, conn: Connection, items: list[Observed]) -> list[AlarmChange]:
         """The rules' decisions on a batch of newly stored envelopes, persisted."""
         changes: list[AlarmChange] = []
         latest: dict[str, Observed] = {}
-        view = BatchView(conn, {it.device_id: it.kind for it in items})
+        view = BatchView(conn, {it.device_id: it.kind for it in items}, self.now())
         for item in items:
             for rule in rules.rules_acting_on(item.kind, item.channel, item.type):
                 window = []
@@ -63,13 +76,20 @@ class AlarmEngine:
         out: list[AlarmChange] = []
         for decision in rules.on_availability(status, memory):
             if isinstance(decision, Clear) and alarm is not None:
-                out.append(lifecycle.clear(conn, alarm, by=SYSTEM, reason=decision.reason))
+                out.append(
+                    lifecycle.clear(conn, alarm, by=SYSTEM, reason=decision.reason, now=self.now())
+                )
         return out
 
     def sweep(self, conn: Connection, now: datetime | None = None) -> list[AlarmChange]:
-        """Wall-clock conditions: devices offline for too long."""
-        now = now or datetime.now(UTC)
+        """Conditions time alone creates, on street time: devices offline for too long. Only
+        over continuous street time: right after a jump (hours skipped, nothing published by
+        design) every device would look offline for hours."""
+        now = now or self.now()
         cutoff = now - timedelta(seconds=self.offline_after_s)
+        since = self.continuous_since()
+        if since is not None and since > cutoff:
+            return []
         rows = conn.execute(
             select(DEVICE.c.device_id, DEVICE.c.kind, DEVICE.c.availability_reason).where(
                 DEVICE.c.availability == Availability.OFFLINE,
@@ -83,7 +103,7 @@ class AlarmEngine:
             decision = rules.offline_too_long(row.availability_reason, now, memory)
             if isinstance(decision, Occur) and alarm is not None:
                 lifecycle.occur_again(alarm, decision.at, decision.details)
-                lifecycle.write_occurrences(conn, [alarm])
+                lifecycle.write_occurrences(conn, [alarm], now)
                 continue
             change = lifecycle.raise_new(
                 conn,
@@ -94,6 +114,7 @@ class AlarmEngine:
                 title=OFFLINE_TITLE,
                 at=now,
                 details={"reason": row.availability_reason},
+                now=now,
             )
             if change is not None:
                 out.append(change)

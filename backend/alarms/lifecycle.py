@@ -2,14 +2,15 @@
 
 The one place that writes an alarm's status (contracts/vocabulary.py: active → acknowledged →
 cleared) and its history notes. Rules (backend/alarms/rules.py) decide; ingest, the upkeep and
-the API's routes all change alarms through these functions.
+the API's routes all change alarms through these functions. Every time here is street time
+(backend/street_clock.py): callers pass `now`, the street's time of the change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -121,9 +122,9 @@ def raise_new(
     title: str,
     at: datetime,
     details: dict[str, Any] | None,
+    now: datetime,
 ) -> AlarmChange | None:
     """Insert a new open alarm and its "raised" note; None if another writer opened it first."""
-    now = datetime.now(UTC)
     try:
         with conn.begin_nested():  # a racing replica may have opened it first
             alarm_id = conn.execute(
@@ -157,11 +158,10 @@ def occur_again(alarm: OpenAlarm, at: datetime, details: dict[str, Any]) -> None
     alarm.details = details or alarm.details
 
 
-def write_occurrences(conn: Connection, alarms: Sequence[OpenAlarm]) -> None:
+def write_occurrences(conn: Connection, alarms: Sequence[OpenAlarm], now: datetime) -> None:
     """Store the occurrence counts of these alarms, one executemany."""
     if not alarms:
         return
-    now = datetime.now(UTC)
     conn.execute(
         _OCCUR_AGAIN,
         [
@@ -178,10 +178,15 @@ def write_occurrences(conn: Connection, alarms: Sequence[OpenAlarm]) -> None:
 
 
 def clear(
-    conn: Connection, alarm: OpenAlarm, *, by: str, reason: str, comment: str | None = None
+    conn: Connection,
+    alarm: OpenAlarm,
+    *,
+    by: str,
+    reason: str,
+    now: datetime,
+    comment: str | None = None,
 ) -> AlarmChange:
     """End an open alarm (by a rule, or by an operator)."""
-    now = datetime.now(UTC)
     conn.execute(
         update(ALARM)
         .where(ALARM.c.id == alarm.id)
@@ -209,13 +214,12 @@ def _load(conn: Connection, alarm_id: int) -> Any:
 
 
 def acknowledge(
-    conn: Connection, alarm_id: int, *, by: str, comment: str | None = None
+    conn: Connection, alarm_id: int, *, by: str, now: datetime, comment: str | None = None
 ) -> AlarmChange:
     """An operator has seen an active alarm."""
     row = _load(conn, alarm_id)
     if row.status != AlarmStatus.ACTIVE:
         raise TransitionRefused(f"alarm is {row.status}; only active alarms are acknowledged")
-    now = datetime.now(UTC)
     conn.execute(
         update(ALARM)
         .where(ALARM.c.id == alarm_id)
@@ -230,16 +234,16 @@ def acknowledge(
 
 
 def clear_by_operator(
-    conn: Connection, alarm_id: int, *, by: str, comment: str | None = None
+    conn: Connection, alarm_id: int, *, by: str, now: datetime, comment: str | None = None
 ) -> AlarmChange:
     """An operator ends an open (active or acknowledged) alarm."""
     row = _load(conn, alarm_id)
     if row.status == AlarmStatus.CLEARED:
         raise TransitionRefused("alarm is already cleared")
-    return clear(conn, open_alarm_of(row), by=by, reason="operator", comment=comment)
+    return clear(conn, open_alarm_of(row), by=by, reason="operator", now=now, comment=comment)
 
 
-def comment(conn: Connection, alarm_id: int, *, by: str, text: str) -> None:
+def comment(conn: Connection, alarm_id: int, *, by: str, text: str, now: datetime) -> None:
     """A note on an alarm, whatever its status."""
     _load(conn, alarm_id)
-    _note(conn, alarm_id, NoteAction.COMMENT, by, text, datetime.now(UTC))
+    _note(conn, alarm_id, NoteAction.COMMENT, by, text, now)

@@ -1,4 +1,5 @@
-"""The FastAPI application: wiring of routers, lifespan (ingest, publisher, upkeep), safety."""
+"""The FastAPI application: wiring of routers, lifespan (street clock, publisher, ingest, upkeep),
+safety."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from backend.api.context import AppContext
 from backend.api.drills import BackendStreet
 from backend.api.routes import (
     alarms,
+    clock,
     commands,
     contract,
     devices,
@@ -39,27 +41,45 @@ from backend.live import Broadcaster, alarm_message
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
+from backend.street_clock import StreetClock
+from contracts.stream import ClockMessage
 
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 3600.0
+# How long ingest waits at start for the clock's retained announcements (wall seconds): a
+# backlog judged against wall time instead of a simulator's street time would look skewed.
+CLOCK_READY_S = 3.0
 
 
 async def _upkeep(ctx: AppContext) -> None:
-    """Once a second: command time-outs, silent devices, offline alarms; hourly: retention."""
+    """Once a second: command time-outs (wall clock), silent devices and offline alarms (street
+    clock); hourly (wall): retention (street clock)."""
     s = ctx.settings
     next_purge = 0.0
     while True:
         await asyncio.sleep(1)
         try:
-            await asyncio.to_thread(maintenance.expire_commands, ctx.engine, s.command_timeout_s)
-            for message in await asyncio.to_thread(twins.mark_silent, ctx.engine, s.silent_after_s):
+            now = ctx.clock.now()
+            await asyncio.to_thread(
+                maintenance.expire_commands, ctx.engine, s.command_timeout_s, now
+            )
+            silent = await asyncio.to_thread(
+                twins.mark_silent,
+                ctx.engine,
+                s.silent_after_s,
+                now,
+                ctx.clock.continuous_since(),
+            )
+            for message in silent:
                 ctx.live.publish(message)
             for change in await asyncio.to_thread(maintenance.sweep_alarms, ctx.engine, ctx.alarms):
                 ctx.live.publish(alarm_message(change))
             if time.monotonic() >= next_purge:
                 next_purge = time.monotonic() + RETENTION_EVERY_S
-                await asyncio.to_thread(maintenance.purge_personal, ctx.engine, s.retention_days)
+                await asyncio.to_thread(
+                    maintenance.purge_personal, ctx.engine, s.retention_days, now
+                )
         except Exception:
             log.exception("upkeep failed; retrying in a second")
 
@@ -75,14 +95,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         provision(engine, load_fleet(settings.fleet_file, settings.fleet_size))
         live = Broadcaster()
         live.bind(asyncio.get_running_loop())
-        alarm_engine = AlarmEngine(offline_after_s=settings.offline_alarm_after_s)
-        ingest = Ingest(settings, engine, on_batch=live.publish_batch, alarms=alarm_engine)
-        ctx = AppContext(settings, engine, ingest, Publisher(settings), alarm_engine, live)
+        street = StreetClock()
+        street.on_change(lambda view: live.publish(ClockMessage(clock=view)))
+        alarm_engine = AlarmEngine(
+            offline_after_s=settings.offline_alarm_after_s,
+            now=street.now,
+            continuous_since=street.continuous_since,
+        )
+        ingest = Ingest(
+            settings, engine, on_batch=live.publish_batch, alarms=alarm_engine, clock=street
+        )
+        publisher = Publisher(settings, street)
+        street.bind(publisher.publish_control)
+        ctx = AppContext(settings, engine, ingest, publisher, alarm_engine, live, street)
         registry.register(LijiaCollector(ctx))
-        ctx.ingest.start()
         ctx.publisher.start()
+        # The clock first: the retained announcements arrive right after the subscription.
+        await asyncio.to_thread(street.ready.wait, CLOCK_READY_S)
+        ctx.ingest.start()
         app.state.ctx = ctx
-        app.state.scenario_jobs = ScenarioJobs(settings, lambda: BackendStreet(ctx))
+        app.state.scenario_jobs = ScenarioJobs(
+            settings, lambda: BackendStreet(ctx), clock=street.now
+        )
         upkeep = asyncio.create_task(_upkeep(ctx))
         try:
             yield
@@ -134,6 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.csv_router)
     for module in (
         health,
+        clock,
         devices,
         events,
         commands,

@@ -1,4 +1,5 @@
-"""What the API's routes share: settings, database engine, ingest and outgoing MQTT sessions."""
+"""What the API's routes share: settings, database engine, ingest and outgoing MQTT sessions,
+the street's clock."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from backend.config import Settings
 from backend.ingest import Ingest
 from backend.live import Broadcaster
 from backend.publisher import Publisher
+from backend.street_clock import StreetClock
 
 
 @dataclass
@@ -21,3 +23,4 @@ class AppContext:
     publisher: Publisher
     alarms: AlarmEngine
     live: Broadcaster
+    clock: StreetClock

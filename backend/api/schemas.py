@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
+from contracts.clock import ClockAck, ClockView
 from contracts.envelope import Identifier, Token
 from contracts.text import Text as Bilingual
 from contracts.validation import ContractError, check_unicode
@@ -111,8 +112,13 @@ class CommandPublic(BaseModel):
     params: dict[str, Any]
     status: str
     reason: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="street time (the street's clock)")
+    updated_at: datetime = Field(description="street time of the latest status change")
+    deliver_by: datetime | None = Field(
+        default=None,
+        description="wall-clock time: without a final answer by then it times out (the "
+        "delivery timeout is on the wall clock, whatever the street's speed)",
+    )
 
 
 class DeadLetterPublic(BaseModel):
@@ -129,7 +135,16 @@ class Health(BaseModel):
     status: str
     broker_connected: bool
     database_ok: bool
-    ingest_lag_s: float
+    ingest_lag_s: float = Field(description="wall seconds")
+    wall_now: datetime | None = Field(
+        default=None, description="wall-clock time now (ingest times are wall time)"
+    )
+    last_commit_at: datetime | None = Field(
+        default=None, description="wall-clock time of ingest's latest commit"
+    )
+    street_now: datetime | None = Field(
+        default=None, description="the street's time now (GET /clock has the rest)"
+    )
     broker_dropped: int
     queue_depth: int
     received: int
@@ -137,3 +152,10 @@ class Health(BaseModel):
     duplicates: int
     dead_lettered: int
     dead_letter_reasons: dict[str, int]
+
+
+class ClockChanged(BaseModel):
+    """`POST /clock` applied: the clock as the backend follows it now, each simulator's ack."""
+
+    clock: ClockView
+    acks: list[ClockAck]

@@ -75,7 +75,7 @@ def persist(engine: Engine, plan: BatchPlan, alarms: AlarmEngine | None = None) 
             result.alarm_changes += alarms.observe(conn, observations(fresh))
         result.new_events = fresh
         commands.apply_results(
-            conn, [(env.device_id, res, env.ts) for env, res in plan.command_results]
+            conn, [(env.device_id, res, at) for env, res, at in plan.command_results]
         )
     result.reasons = dead.reasons
     result.dead_lettered = len(dead.rows)

@@ -33,7 +33,9 @@ class BatchPlan:
     origin: dict[str, Incoming] = field(default_factory=dict)
     # Device id -> twin columns to set; empty when only injected events came from the device.
     twins: dict[str, dict[str, Any]] = field(default_factory=dict)
-    command_results: list[tuple[Envelope, CommandResult]] = field(default_factory=list)
+    # Each device answer with the street time it reached us (a command's timeline is on the
+    # backend's street clock, in order, whatever the device's own clock says).
+    command_results: list[tuple[Envelope, CommandResult, datetime]] = field(default_factory=list)
     # Messages refused by the contract; replays are added when persisting (they need the table).
     dead: DeadLetters = field(default_factory=DeadLetters)
 
@@ -47,28 +49,30 @@ def plan_batch(batch: list[Incoming], rules: Rules) -> BatchPlan:
             plan.dead.add(item, exc.reason)
             continue
         twin = plan.twins.setdefault(msg.topic.device_id, {})
+        # Twin times are street time at receipt: silence and offline-too-long are street facts.
+        street = item.street_at
         if msg.availability is not None:
             twin["availability"] = msg.availability.status
             twin["availability_reason"] = msg.availability.reason
-            twin["availability_changed_at"] = item.received_at
+            twin["availability_changed_at"] = street
             continue
         env = msg.envelope
         assert env is not None
         plan.origin[env.event_id] = item
         plan.events.append(event_row(env, msg.topic.channel, item))
         if not env.injected:
-            twin["last_seen"] = item.received_at
+            twin["last_seen"] = street
             twin["last_seq"] = max(env.seq, twin.get("last_seq", -1))
-            if rules.clock_skew_flag_s is not None:
-                # The freshest message of the batch says most about the clock (older ones may
-                # have waited in a queue).
-                skew = round((env.ts - item.received_at).total_seconds(), 1)
-                twin["clock_skew_s"] = max(skew, twin.get("clock_skew_s", skew))
-                twin["clock_skewed"] = abs(twin["clock_skew_s"]) > rules.clock_skew_flag_s
+            judged = (
+                rules.skew.judge(env.device_id, env.ts, street, item.clock) if rules.skew else None
+            )
+            if judged is not None:
+                twin["clock_skew_s"], twin["clock_skewed"] = judged.skew_s, judged.skewed
         if msg.topic.channel is Channel.TELEMETRY:
             twin["telemetry"] = env.data
         elif msg.topic.channel is Channel.COMMAND_RESULTS:
-            plan.command_results.append((env, CommandResult.model_validate(env.data)))
+            result = CommandResult.model_validate(env.data)
+            plan.command_results.append((env, result, street))
     return plan
 
 

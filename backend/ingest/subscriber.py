@@ -26,6 +26,7 @@ from backend.ingest.plan import quarantine_plan
 from backend.ingest.registry import Registry
 from backend.ingest.stats import IngestStats
 from backend.mqtt_client import connect_in_background, make_client
+from backend.street_clock import StreetClock
 from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,12 @@ class Ingest:
         engine: Engine,
         on_batch: Callable[[BatchResult], None] | None = None,
         alarms: AlarmEngine | None = None,
+        clock: StreetClock | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.alarms = alarms
+        self.clock = clock
         self.registry = Registry(
             engine,
             reject_retained=settings.mqtt_protocol == "5",
@@ -142,6 +145,8 @@ class Ingest:
                 retained=bool(msg.retain),
                 mid=msg.mid,
                 qos=msg.qos,
+                # The mapping in force on arrival: street time at receipt is read from it.
+                clock=self.clock.state() if self.clock is not None else None,
             )
             self.stats.received += 1
             # Blocking here is the backpressure: paho stops reading, the broker keeps the rest.

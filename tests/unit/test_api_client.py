@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from adapters.api_client import EXPORT_TIMEOUT_S, ApiClient
+from contracts.clock import ClockAction, ClockView
 
 T0 = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -141,3 +142,28 @@ def test_the_csv_export_takes_the_event_filters_and_a_longer_time_out() -> None:
     assert seen[0].url.path == "/events.csv"
     assert dict(seen[0].url.params) == {"kind": "gate", "injected": "false"}
     assert seen[0].extensions["timeout"]["read"] == EXPORT_TIMEOUT_S
+
+
+def test_the_clock_is_read_and_steered_in_the_contracts_models() -> None:
+    view = {
+        "source": "simulator",
+        "now": "2026-12-07T00:00:00+00:00",
+        "wall": T0.isoformat(),
+        "day": "2026-12-07",
+        "speed": 60.0,
+        "simulators": ["sim-1"],
+    }
+    request = _sent(lambda a: a.clock(), view)
+    assert (request.method, request.url.path) == ("GET", "/clock")
+    with ApiClient(
+        "http://backend.test",
+        transport=httpx.MockTransport(lambda _r: httpx.Response(200, json=view)),
+    ) as api:
+        assert api.clock() == ClockView.model_validate(view)
+    answer = {"clock": view, "acks": []}
+    request = _sent(lambda a: a.set_clock(ClockAction(action="speed", speed=10)), answer)
+    assert (request.method, request.url.path) == ("POST", "/clock")
+    assert json.loads(request.content) == {"action": "speed", "speed": 10.0}
+    at = ClockAction.model_validate({"action": "jump", "at": "07:30"})
+    request = _sent(lambda a: a.set_clock(at), answer)
+    assert json.loads(request.content) == {"action": "jump", "at": "07:30:00"}

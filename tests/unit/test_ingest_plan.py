@@ -181,8 +181,9 @@ def test_availability_telemetry_and_command_results_shape_the_twin_and_the_effec
     assert (gate["availability"], gate["availability_reason"]) == ("offline", "last-will")
     assert gate["availability_changed_at"] == NOW
     assert len(plan.events) == 2  # state is not an event
-    ((env, res),) = plan.command_results
+    ((env, res, at),) = plan.command_results
     assert env.device_id == GATE and (res.command_id, res.status) == ("cmd-1", "done")
+    assert at == NOW  # the street's time it reached us (no simulator: wall time)
 
 
 def test_replays_are_another_event_id_on_a_used_boot_and_seq() -> None:

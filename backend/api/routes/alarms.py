@@ -146,7 +146,13 @@ class _OperatorStep(Protocol):
     """lifecycle.acknowledge and lifecycle.clear_by_operator."""
 
     def __call__(
-        self, conn: Connection, alarm_id: int, *, by: str, comment: str | None = None
+        self,
+        conn: Connection,
+        alarm_id: int,
+        *,
+        by: str,
+        now: datetime,
+        comment: str | None = None,
     ) -> AlarmChange: ...
 
 
@@ -155,7 +161,7 @@ def _operator_step(
 ) -> AlarmPublic:
     """Apply an operator's transition, tell the live feed, answer with the alarm as it is now."""
     with _transition(), ctx.engine.begin() as conn:
-        change = step(conn, alarm_id, by=body.by, comment=body.comment)
+        change = step(conn, alarm_id, by=body.by, now=ctx.clock.now(), comment=body.comment)
     ctx.live.publish(alarm_message(change))
     session.expire_all()
     return _load(session, alarm_id)
@@ -180,6 +186,6 @@ def comment(
     alarm_id: AlarmId, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     with _transition(), ctx.engine.begin() as conn:
-        lifecycle.comment(conn, alarm_id, by=body.by, text=body.text)
+        lifecycle.comment(conn, alarm_id, by=body.by, text=body.text, now=ctx.clock.now())
     session.expire_all()
     return _load(session, alarm_id)

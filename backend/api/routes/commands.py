@@ -55,14 +55,16 @@ def send_command(
         device_id=device_id,
         name=body.name,
         params=params.model_dump(mode="json"),
+        now=ctx.clock.now(),
+        timeout_s=ctx.settings.command_timeout_s,
     )
     command = Command(command_id=record.command_id, name=record.name, params=record.params)
     try:
         ctx.publisher.publish(Topic(device.kind, device_id, Channel.COMMANDS), dumps(command))
     except PublishError as exc:
-        commands.mark_not_published(session, record.command_id, str(exc))
+        commands.mark_not_published(session, record.command_id, str(exc), ctx.clock.now())
     else:
-        commands.mark_sent(session, record.command_id)
+        commands.mark_sent(session, record.command_id, ctx.clock.now())
     session.refresh(record)
     return CommandPublic.model_validate(record)
 

@@ -138,8 +138,9 @@ def get_event(event_id: str, session: SessionDep) -> EventPublic:
 def inject_event(
     body: InjectRequest, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> InjectAccepted:
-    """Validate against the contract and publish on the device's topic, flagged `injected`.
-    It is then ingested like any other event; poll GET /events/{event_id} to see it arrive."""
+    """Validate against the contract and publish on the device's topic, flagged `injected`,
+    stamped with the street's time (GET /clock). It is then ingested like any other event;
+    poll GET /events/{event_id} to see it arrive."""
     device = session.get(Device, body.device_id)
     if device is None:
         raise HTTPException(404, "no such device")
@@ -152,6 +153,7 @@ def inject_event(
             body.data,
             correlation_id=body.correlation_id,
             run_id=body.run_id,
+            ts=ctx.clock.now(),  # street time: it happens on the street, now
         )
     except ContractError as exc:
         raise HTTPException(422, exc.reason) from None

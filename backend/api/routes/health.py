@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -32,6 +33,9 @@ def health(ctx: CtxDep) -> Health:
         broker_connected=broker,
         database_ok=db_ok,
         ingest_lag_s=round(lag, 3),
+        wall_now=datetime.now(UTC),
+        last_commit_at=s.last_commit_at,
+        street_now=ctx.clock.now(),
         broker_dropped=s.broker_dropped,
         queue_depth=ctx.ingest.queue.qsize(),
         received=s.received,

@@ -28,7 +28,7 @@ class Quality(BaseModel):
 @router.get("/quality", response_model=Quality)
 def quality(ctx: CtxDep) -> Quality:
     s = ctx.ingest.stats
-    gaps = sequence_gaps(ctx.engine, ctx.settings.retention_days)
+    gaps = sequence_gaps(ctx.engine, ctx.settings.retention_days, ctx.clock.now())
     return Quality(
         broker_connected=ctx.ingest.connected.is_set(),
         database_ok=s.db_ok,

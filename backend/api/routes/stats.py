@@ -11,9 +11,10 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from backend.api.deps import SessionDep
+from backend.api.deps import CtxDep, SessionDep
 from backend.models import Alarm, Device, StatHourly, table
 from contracts.catalogue import load_builtin_kinds
+from contracts.clock import street_day
 from contracts.text import Text
 from contracts.vocabulary import STREET_TZ, AlarmStatus, Availability
 
@@ -52,9 +53,10 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 @router.get("/stats", response_model=Stats)
-def stats(session: SessionDep, day: date | None = None) -> Stats:
-    """Figures for one day on the street (Chongqing time, default today)."""
-    day = day or datetime.now(STREET_TZ).date()
+def stats(ctx: CtxDep, session: SessionDep, day: date | None = None) -> Stats:
+    """Figures for one day on the street (Chongqing time, default the street's today: its
+    clock's day, which a simulator may run ahead of the wall calendar)."""
+    day = day or street_day(ctx.clock.now())
     start, end = day_bounds(day)
     devices = session.exec(select(Device)).all()
     open_alarms = session.exec(

@@ -1,4 +1,5 @@
-"""The live stream (server-sent events): new events, alarm changes, availability changes."""
+"""The live stream (server-sent events): new events, alarm changes, availability changes, the
+street's clock."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ KEEPALIVE_S = 15.0
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream(ctx: CtxDep) -> AsyncIterable[ServerSentEvent]:
-    """`event: event | alarm | availability`, `data:` JSON. Comments keep proxies open."""
+    """`event: event | alarm | availability | clock`, `data:` JSON. Comments keep proxies
+    open."""
     queue = ctx.live.subscribe()
     try:
         yield ServerSentEvent(comment="connected")
