@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from adapters.api_client import ApiClient, ApiNotJson, ApiRefused, ApiUnreachable
+from contracts.clock import ClockAction, ClockView
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel
 from contracts.validation import ContractError
@@ -168,6 +169,12 @@ class FakeStreet:
 
     def command(self, command_id: str) -> CommandSeen:
         return CommandSeen(command_id, self.ends, "no answer" if self.ends == "timed-out" else None)
+
+    def clock(self) -> ClockView:
+        return ClockView.of([])  # no simulator: street time is wall time
+
+    def set_clock(self, action: ClockAction) -> ClockView:
+        raise ScenarioError("no simulator runs")
 
     def close(self) -> None:
         pass
