@@ -50,9 +50,9 @@ class BackendStreet:
 
     def __init__(self, ctx: AppContext, clock: StreetClockLike | None = None) -> None:
         self.ctx = ctx
-        # TODO(issue 13 merge): the backend's street clock, passed in by app.py (or found on
-        # the context as `clock`); without one the street runs on wall time.
-        self.street_clock: StreetClockLike | None = clock or getattr(ctx, "clock", None)
+        # TODO(issue 13 merge): the backend's street clock (backend/street_clock.py); until it
+        # is wired in, a run in the backend is on wall time and refuses clock steps.
+        self.street_clock = clock
 
     def _session(self) -> Session:
         return Session(self.ctx.engine)
