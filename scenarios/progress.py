@@ -31,7 +31,7 @@ class StepStarted(Progress):
 
     index: int
     label: str  # the step's id, or its action
-    elapsed_s: float  # since the start of the run (on the step's clock: street by default)
+    elapsed_s: float  # since the start of the run, in street seconds
 
     @property
     def text(self) -> str:

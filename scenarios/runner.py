@@ -271,7 +271,7 @@ class Run:
                 if self.stopped:
                     break
                 now = self.timeline.now()
-                elapsed = started.since(now, step.timing)
+                elapsed = started.since(now, "street")  # the log counts street seconds
                 self.sink(StepStarted(i + 1, step.id or step.action, elapsed))
                 if step.wait is not None:
                     if not self._wait(now, step.wait, step.timing):
