@@ -106,7 +106,8 @@ def inject(
     creds: CredsOpt = Path("var/credentials"),
     fleet: FleetOpt = DEFAULT_FLEET,
 ) -> None:
-    """Publish one event AS the device (its own credentials and topic), flagged injected."""
+    """Publish one event AS the device (its own credentials and topic), flagged injected,
+    stamped with the street's time (the simulators' clock; wall time without one)."""
     try:
         payload: Any = json.loads(data)
     except ValueError as exc:
@@ -128,7 +129,10 @@ def inject(
     except ScenarioError as exc:
         _fail(f"refused: {exc}")
     console.print(f"published {env.type} as {device} on {topic}")
-    console.print(json.dumps({"event_id": env.event_id, "topic": topic, "run_id": run_id}))
+    ts = env.ts.isoformat().replace("+00:00", "Z")
+    console.print(
+        json.dumps({"event_id": env.event_id, "topic": topic, "run_id": run_id, "ts": ts})
+    )
 
 
 @app.command()

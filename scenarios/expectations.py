@@ -47,7 +47,9 @@ Probe = Callable[[], Look]
 def describe(e: Expectation) -> str:
     """An expectation in words, as the verdicts and the list of shipped scenarios show it."""
     c = e.check
-    after = f" after step {e.after!r}" if e.after else ""
+    # Deadlines are street seconds unless said otherwise (scenarios/model.py).
+    wall = " of wall time" if e.clock == "wall" else ""
+    after = f"{wall} after step {e.after!r}" if e.after else wall
     if isinstance(c, ExpectAlarm):
         return f"alarm {c.rule!r} {c.state} on {c.device} within {c.within:g} s{after}"
     if isinstance(c, ExpectTwin):
@@ -64,7 +66,8 @@ def describe(e: Expectation) -> str:
     if isinstance(c, ExpectDevices):
         kind = f" {c.kind}" if c.kind else ""
         test = f"{c.field} {c.op} {c.value!r}"
-        return f"{_bounds(c.at_least, c.at_most)}{kind} devices with {test} within {c.within:g} s"
+        bounds = _bounds(c.at_least, c.at_most)
+        return f"{bounds}{kind} devices with {test} within {c.within:g} s{wall}"
     statuses = c.status if isinstance(c.status, list) else [c.status]
     return f"command of step {c.step!r} ends {' or '.join(statuses)} within {c.within:g} s{after}"
 
@@ -103,6 +106,7 @@ def implicit(scenario: Scenario) -> list[Expectation]:
                 Expectation(
                     name=f"command {s.command.name} on {s.command.device}",
                     after=s.id,
+                    clock=s.timing,
                     command=ExpectCommand(
                         step=s.id, status=s.command.expect, within=s.command.within
                     ),

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from adapters.api_client import DEFAULT_TIMEOUT_S, ApiClient, ApiError
+from adapters.api_client import DEFAULT_TIMEOUT_S, ApiClient, ApiError, ApiRefused
 from adapters.api_types import CommandRow
+from contracts.clock import ClockAction, ClockView
 from scenarios.port import PAGE, AlarmSeen, CommandSeen, EventQuery, EventsPage
 from scenarios.wire import ScenarioError
 
 T = TypeVar("T")
+
+# `POST /clock` waits for the simulators' answers: give it longer than a read.
+CLOCK_TIMEOUT_S = 30.0
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -67,6 +71,31 @@ class HttpStreet:
 
     def command(self, command_id: str) -> CommandSeen:
         return _command(_call(lambda: self.api.command(command_id)))
+
+    def clock(self) -> ClockView:
+        try:
+            body = self.api.get("/clock")
+        except ApiRefused as exc:
+            if exc.status != 404:
+                raise ScenarioError(str(exc)) from None
+            # A backend from before the street's clock (no GET /clock): it runs on wall time.
+            return ClockView.of([])
+        except ApiError as exc:
+            raise ScenarioError(str(exc)) from None
+        return ClockView.model_validate(body)
+
+    def set_clock(self, action: ClockAction) -> ClockView:
+        body = action.model_dump(mode="json", exclude_none=True)
+        try:
+            self.api.request("POST", "/clock", body=body, timeout=CLOCK_TIMEOUT_S)
+        except ApiRefused as exc:  # the reason is the operator's: no simulator, at max, ...
+            raise ScenarioError(
+                f"the street's clock refused {action.action} ({exc.status}): {exc.detail}"
+            ) from None
+        except ApiError as exc:
+            raise ScenarioError(str(exc)) from None
+        # Read back rather than rely on the answer's shape: the view is what a run follows.
+        return self.clock()
 
     def close(self) -> None:
         self.api.close()

@@ -3,6 +3,11 @@ from them (`python -m scenarios schema`) and a test fails when the two disagree.
 
 A scenario is a timeline of steps (each at an offset in seconds from the start of the run, or
 right after the previous step) and a list of expectations, each with a deadline.
+
+Every duration (a step's `at` and `wait`, a drill's `for_s`, a command's and an expectation's
+`within`) is in seconds of STREET time (contracts/clock.py: the simulator's clock, wall time
+without one) unless the step or expectation says `clock: wall`, so a drill means the same at
+any speed. A step can also act on the street's clock: `clock: {action: speed, speed: 60}`.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.clock import ClockAction
 from contracts.envelope import Identifier, Token
 from contracts.simulation import FaultAction, LoadAction, NetworkAction, OfflineAction, Target
 from contracts.vocabulary import CommandStatus
+from scenarios.timeline import ClockName
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.json"
 DRILLS_DIR = Path(__file__).resolve().parent / "drills"
@@ -41,7 +48,8 @@ class InjectEvent(Strict):
     """One event published as the device itself, flagged `injected: true`, seq 0.
 
     String values in `data` and `correlation_id` may use templates: `{{run_id}}`, `{{now}}`,
-    `{{now+30s}}`, `{{now-5s}}` (UTC, ISO 8601, at the moment of injection)."""
+    `{{now+30s}}`, `{{now-5s}}` (UTC, ISO 8601, the street's time at the moment of injection);
+    the envelope's `ts` is the street's time too."""
 
     device: Identifier
     type: Identifier
@@ -51,8 +59,9 @@ class InjectEvent(Strict):
         default=0.0,
         ge=-MAX_TS_OFFSET_S,
         le=MAX_TS_OFFSET_S,
-        description="device time = now + this (seconds); e.g. -330 to back-date the start of "
-        "a condition that must hold for 300 s. The backend refuses clocks more than a day off.",
+        description="device time = street now + this (seconds); e.g. -330 to back-date the "
+        "start of a condition that must hold for 300 s. The backend refuses clocks more than a "
+        "day off.",
     )
 
 
@@ -73,7 +82,8 @@ class SendCommand(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     expect: CommandStatus | list[CommandStatus] | None = Field(
         default=None,
-        description="the command must end in (one of) these states within `within` seconds",
+        description="the command must end in (one of) these states within `within` seconds "
+        "(street seconds unless the step says `clock: wall`)",
     )
     within: float = Field(default=15.0, gt=0, le=3600)
 
@@ -115,11 +125,16 @@ DrillStep = FaultStep | NetworkStep | OfflineStep | LoadStep
 DRILL_ACTIONS = ("fault", "network", "offline", "load")
 
 
-ACTIONS = ("inject", "telemetry", "command", "wait", *DRILL_ACTIONS)
+ACTIONS = ("inject", "telemetry", "command", "wait", *DRILL_ACTIONS, "clock")
+CLOCKS: tuple[ClockName, ...] = ("street", "wall")
 
 
 class Step(Strict):
-    """Exactly one of inject / telemetry / command / wait / fault / network / offline / load."""
+    """Exactly one of inject / telemetry / command / wait / fault / network / offline / load /
+    clock (an action on the street's clock: pause, resume, speed, jump).
+
+    Its durations (`at`, `wait`, a drill's `for_s`, a command's `within`) are street seconds;
+    `clock: wall` makes them wall-clock seconds (e.g. waiting for a device to reconnect)."""
 
     id: Token | None = Field(default=None, description="name to refer to from expectations")
     at: float | None = Field(
@@ -127,6 +142,13 @@ class Step(Strict):
         ge=0,
         le=24 * 3600,
         description="seconds from the start of the run; omitted: right after the previous step",
+    )
+    clock: ClockName | ClockAction = Field(
+        default="street",
+        description="`street` (default) or `wall`: the clock of this step's durations; or a "
+        "mapping, the step's action on the street's clock: {action: pause | resume | speed "
+        '(with `speed`: a number or "max") | jump (with `at`: a street time of day, or `to`: '
+        "an instant)}, refused with the reason when it cannot apply (no simulator, at max)",
     )
     inject: InjectEvent | None = None
     telemetry: InjectTelemetry | None = None
@@ -139,12 +161,29 @@ class Step(Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
-        self._one_of(ACTIONS, "a step")
+        self._action()
         return self
+
+    def _action(self) -> str:
+        given = [name for name in ACTIONS[:-1] if getattr(self, name) is not None]
+        given += ["clock"] if self.clock_action is not None else []
+        if len(given) != 1:
+            raise ValueError(f"a step has exactly one of: {', '.join(ACTIONS)}")
+        return given[0]
 
     @property
     def action(self) -> str:
-        return self._one_of(ACTIONS, "a step")
+        return self._action()
+
+    @property
+    def clock_action(self) -> ClockAction | None:
+        """The action on the street's clock, if this step is one."""
+        return None if isinstance(self.clock, str) else self.clock
+
+    @property
+    def timing(self) -> ClockName:
+        """The clock of this step's durations (a clock action's step: the street's)."""
+        return "wall" if self.clock == "wall" else "street"
 
     @property
     def drill(self) -> DrillStep | None:
@@ -153,7 +192,15 @@ class Step(Strict):
 
 
 # -- expectations ------------------------------------------------------------------------------
-Within = Annotated[float, Field(gt=0, le=3600, description="deadline in seconds (from `after`)")]
+Within = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=3600,
+        description="deadline in seconds (from `after`): street seconds unless the expectation "
+        "says `clock: wall`",
+    ),
+]
 
 
 class ExpectAlarm(Strict):
@@ -259,6 +306,9 @@ class Expectation(Strict):
         default=None,
         description="id of a step: the deadline counts from when it ran (default: run start), "
         "and only what is seen after it counts",
+    )
+    clock: ClockName = Field(
+        default="street", description="the clock of the deadline `within`: street or wall"
     )
     alarm: ExpectAlarm | None = None
     twin: ExpectTwin | None = None

@@ -1,12 +1,15 @@
-"""The engine's port to the street's backend: what a run reads (alarms, events, twins, commands)
-and the one thing it writes there (commands). Injections go through the broker instead
-(scenarios.wire). Implementations raise ScenarioError for what the operator must fix."""
+"""The engine's port to the street's backend: what a run reads (alarms, events, twins, commands,
+the street's clock) and what it writes there (commands, clock actions). Injections go through
+the broker instead (scenarios.wire). Implementations raise ScenarioError for what the operator
+must fix."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from contracts.clock import ClockAction, ClockView
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ class StreetPort(Protocol):
     def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> CommandSeen: ...
 
     def command(self, command_id: str) -> CommandSeen: ...
+
+    def clock(self) -> ClockView:
+        """The street's clock, as `GET /clock` shows it (source "wall": no simulator)."""
+        ...
+
+    def set_clock(self, action: ClockAction) -> ClockView:
+        """`POST /clock`: the simulators applied `action`; the clock afterwards. A refusal (no
+        simulator, at "max", ...) raises ScenarioError with the reason."""
+        ...
 
     def close(self) -> None: ...
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
+
+from contracts.vocabulary import STREET_TZ
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class StepStarted(Progress):
 
     index: int
     label: str  # the step's id, or its action
-    elapsed_s: float  # since the start of the run
+    elapsed_s: float  # since the start of the run, in street seconds
 
     @property
     def text(self) -> str:
@@ -87,6 +90,22 @@ class DrillSent(Progress):
 
 
 @dataclass(frozen=True)
+class ClockSet(Progress):
+    """The street's clock took a step's action (pause, resume, speed, jump)."""
+
+    action: str
+    street: datetime  # the street's time once it took it
+    speed: str  # as contracts.clock.speed_label shows it
+    paused: bool
+
+    @property
+    def text(self) -> str:
+        local = self.street.astimezone(STREET_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        state = "paused" if self.paused else self.speed
+        return f"street clock: {self.action} → {local} ({state})"
+
+
+@dataclass(frozen=True)
 class VerdictReached(Progress):
     """An expectation was decided before the end of the run."""
 
@@ -129,6 +148,7 @@ RunEvent = (
     | Injected
     | CommandSent
     | DrillSent
+    | ClockSet
     | VerdictReached
     | StepFailed
     | Stopped

@@ -1,14 +1,18 @@
-"""Plays a scenario: its timeline (injections as the devices, commands and drills) while a
-watcher looks at the street for its expectations, then gives one verdict per expectation.
-Progress goes to a sink as typed events (scenarios.progress)."""
+"""Plays a scenario: its timeline (injections as the devices, commands, drills and actions on
+the street's clock) while a watcher looks at the street for its expectations, then gives one
+verdict per expectation. Progress goes to a sink as typed events (scenarios.progress).
+
+Offsets, pauses and deadlines are kept on the street's clock unless a step or expectation says
+`clock: wall` (scenarios.timeline follows the clock through the port)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from contracts.clock import ClockAction, speed_label
 from contracts.simulation import Target
 from contracts.topics import Channel
 from scenarios.control import SimulatorLink
@@ -38,6 +42,7 @@ from scenarios.model import (
 )
 from scenarios.port import AlarmSeen, StreetPort
 from scenarios.progress import (
+    ClockSet,
     CommandSent,
     DrillSent,
     Injected,
@@ -49,9 +54,13 @@ from scenarios.progress import (
     VerdictReached,
     ignore,
 )
+from scenarios.timeline import POLL_S, ClockName, Moment, StreetTimeline, shows
 from scenarios.wire import DevicePublishers, ScenarioError, new_run_id, render
 
-POLL_S = 0.25
+# How long (wall seconds) the street's clock may take to show a step's action; a jump simulates
+# the skipped time first, which takes longer.
+CLOCK_SETTLE_S = 10.0
+JUMP_SETTLE_S = 300.0
 
 Watched = tuple[Expectation, Probe, Verdict]  # an expectation, how to check it, its verdict
 
@@ -65,8 +74,8 @@ class Run:
     devices: DevicePublishers
     run_id: str = field(default_factory=new_run_id)
     sink: Sink = ignore
-    started: float = 0.0
-    step_times: dict[str, float] = field(default_factory=dict)
+    started: Moment | None = None
+    step_times: dict[str, Moment] = field(default_factory=dict)
     commands: dict[str, str] = field(default_factory=dict)  # step id -> command id
     alarm_snapshot: dict[tuple[str, str], dict[int, AlarmSeen]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
@@ -78,6 +87,10 @@ class Run:
         default_factory=threading.Event, init=False, repr=False
     )
     _halt: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    timeline: StreetTimeline = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.timeline = StreetTimeline(self.street.clock)
 
     # -- stopping --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -108,19 +121,20 @@ class Run:
         if isinstance(c, ExpectEvents):
             return lambda: look_events(street, c, self.run_id)
         if isinstance(c, ExpectShare):
-            return lambda: look_share(street, c, self._wall(e.after))
+            # Simulated events are stamped with the street's time.
+            return lambda: look_share(street, c, self._moment(e.after).street)
         if isinstance(c, ExpectDevices):
             return lambda: look_devices(street, c)
         return lambda: look_command(street, c, self.commands.get(c.step))
 
-    def _wall(self, step: str | None) -> datetime:
-        """When the step ran (or the run started), on the wall clock."""
-        at = self.step_times.get(step, self.started) if step else self.started
-        return datetime.now(UTC) - timedelta(seconds=time.monotonic() - at)
+    def _moment(self, step: str | None) -> Moment:
+        """When the step ran (or the run started)."""
+        assert self.started is not None
+        return self.step_times.get(step, self.started) if step else self.started
 
     def _watch(self, pending: list[Watched], stop: threading.Event, done: threading.Event) -> None:
         while pending and not stop.is_set():
-            now = time.monotonic()
+            now = self.timeline.now()
             still = []
             for e, probe, verdict in pending:
                 if e.after is not None and e.after not in self.step_times:
@@ -129,16 +143,15 @@ class Run:
                         continue
                     still.append((e, probe, verdict))
                     continue
-                start = self.step_times.get(e.after, self.started) if e.after else self.started
-                deadline = start + e.check.within
-                at_deadline = now >= deadline
+                elapsed = self._moment(e.after).since(now, e.clock)
+                at_deadline = elapsed >= e.check.within
                 try:
                     ok, failed, seen = probe()
                 except ScenarioError as exc:
                     ok, failed, seen = False, False, f"error: {exc}"
                 except Exception as exc:  # e.g. the API's connection: not final, probe again
                     ok, failed, seen = False, False, f"error: {type(exc).__name__}: {exc}"
-                verdict.seen, verdict.elapsed_s = seen, now - start
+                verdict.seen, verdict.elapsed_s = seen, elapsed
                 if failed:
                     verdict.passed = False
                 elif ok and (not waits_for_deadline(e) or at_deadline):
@@ -158,7 +171,7 @@ class Run:
 
     # -- timeline --------------------------------------------------------------------------
     def _do(self, step: Step) -> None:
-        now = datetime.now(UTC)
+        now = self.timeline.now().street  # injections and templates are in street time
         if step.inject is not None or step.telemetry is not None:
             spec = step.inject or step.telemetry
             assert spec is not None
@@ -183,11 +196,17 @@ class Run:
                 self.commands[step.id] = sent.command_id
             self.sink(CommandSent(c.name, c.device, sent.command_id, sent.status))
         elif (drill := step.drill) is not None:  # (pauses are execute's: they can be stopped)
-            self._drill(drill)
+            self._drill(drill, step.timing)
+        elif (clock := step.clock_action) is not None:
+            self._clock(clock)
 
-    def _drill(self, drill: DrillStep) -> None:
+    def _drill(self, drill: DrillStep, timing: ClockName) -> None:
         """A fault, network trouble, an outage or a load change, applied by the simulator."""
         action = drill.action_part()
+        # The simulator reads `for_s` as street seconds unless the action says `clock: wall`
+        # (contracts/simulation.py); a step marked `clock: wall` says it for its drill.
+        if timing == "wall" and "clock" in type(action).model_fields:
+            action = action.model_copy(update={"clock": "wall"})
         target = Target.model_validate(drill.model_dump(include=set(Target.model_fields)))
         if self.link is None:
             self.link = SimulatorLink(self.devices.conn)
@@ -195,6 +214,33 @@ class Run:
         self.link.send(devices, action, self.run_id)
         what = getattr(drill, "fault", None) or drill.action
         self.sink(DrillSent(what, tuple(devices), drill.for_s))
+
+    def _clock(self, action: ClockAction) -> None:
+        """Ask the street's clock for `action` and wait until it shows it (a jump: until the
+        street has arrived), so the step's moment and what follows are on the new clock."""
+        before, _ = self.timeline.view(fresh=True)
+        target = action.jump_target(before.now) if action.action == "jump" else None
+        view = self.street.set_clock(action)
+        self.timeline.update(view)
+        settle = JUMP_SETTLE_S if target is not None else CLOCK_SETTLE_S
+        deadline = time.monotonic() + settle
+        while not shows(action, view, target):
+            if time.monotonic() > deadline:
+                raise ScenarioError(
+                    f"the street's clock did not show {action.action} within {settle:g} s"
+                )
+            if self._stop_requested.wait(POLL_S):
+                return
+            view, _ = self.timeline.view(fresh=True)
+        self.sink(ClockSet(action.action, view.now, speed_label(view.speed), view.paused))
+
+    def _wait(self, start: Moment, seconds: float, clock: ClockName) -> bool:
+        """Wait until `seconds` on `clock` have passed since `start`; False if stopped first.
+        Waiting on the stop event rather than sleeping: a stop ends the wait at once."""
+        while (pause := self.timeline.pause_s(start, seconds, clock)) > 0:
+            if self._stop_requested.wait(pause):
+                return False
+        return not self.stopped
 
     def close(self) -> None:
         """Close the drill session (the device publishers belong to the caller)."""
@@ -206,7 +252,7 @@ class Run:
         """Play the timeline and decide every expectation (in this thread; stop() from another
         one). Raises ScenarioError only before the timeline starts (the street unreachable)."""
         self._snapshot_alarms()
-        self.started = time.monotonic()
+        self.started = started = self.timeline.now()
         timeline_done = threading.Event()
         # Built before the watcher starts, so a bad expectation fails here, in the open.
         pending: list[Watched] = [
@@ -220,22 +266,20 @@ class Run:
         watcher.start()
         try:
             for i, step in enumerate(self.scenario.steps):
-                # Waiting on the stop event rather than sleeping: a stop ends the wait at once.
-                if step.at is not None:
-                    delay = self.started + step.at - time.monotonic()
-                    if delay > 0:
-                        self._stop_requested.wait(delay)
+                if step.at is not None and not self._wait(started, step.at, step.timing):
+                    break
                 if self.stopped:
                     break
-                elapsed = time.monotonic() - self.started
+                now = self.timeline.now()
+                elapsed = started.since(now, "street")  # the log counts street seconds
                 self.sink(StepStarted(i + 1, step.id or step.action, elapsed))
                 if step.wait is not None:
-                    if self._stop_requested.wait(step.wait):
+                    if not self._wait(now, step.wait, step.timing):
                         break  # interrupted: the pause did not run to its end
                 else:
                     self._do(step)
                 if step.id:
-                    self.step_times[step.id] = time.monotonic()
+                    self.step_times[step.id] = self.timeline.now()
                 self.sink(StepDone(i + 1, len(self.scenario.steps)))
         except ScenarioError as exc:
             self.errors.append(str(exc))

@@ -1,5 +1,9 @@
 """MQTT as the devices see it: connect as one device with its own credentials, publish its
-envelopes on its own topics (contracts.topics), wait for the broker's PUBACK."""
+envelopes on its own topics (contracts.topics), wait for the broker's PUBACK.
+
+An injected envelope is stamped with the street's time (contracts/clock.py), read from the
+simulators' retained clock announcements as the backend user (RetainedClock): a device of the
+street lives on its clock, whatever the speed. No announcement: street time is wall time."""
 
 from __future__ import annotations
 
@@ -17,10 +21,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
 
 from adapters import credentials
 from adapters.fleet import DEFAULT_FLEET, device_kinds
 from adapters.mqtt import make_client
+from contracts.clock import CLOCK_ACK_TOPIC, CLOCK_FILTER, ClockState, newest, street_now
 from contracts.envelope import TELEMETRY_TYPE, Envelope
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel, Topic
@@ -142,6 +148,80 @@ def open_session(
     return client
 
 
+# How long to wait for the broker to answer the clock subscription (wall seconds).
+CLOCK_READ_TIMEOUT_S = 5.0
+
+
+class RetainedClock:
+    """The street's clock as the simulators announce it (retained), followed from the first
+    use to close(): one MQTT session as the backend user."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.client: mqtt.Client | None = None
+        self._states: dict[str, ClockState] = {}
+        self._lock = threading.Lock()
+        self._barrier: int | None = None
+        self._caught_up = threading.Event()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        simulator = msg.topic.rsplit("/", 1)[-1]
+        with self._lock:
+            if not msg.payload:  # a simulator's Last Will (or its goodbye) clears it
+                self._states.pop(simulator, None)
+                return
+            try:
+                self._states[simulator] = ClockState.model_validate_json(msg.payload)
+            except ValidationError:
+                return
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: Any, mid: int, _codes: list[ReasonCode], _p: Properties | None
+    ) -> None:
+        if mid == self._barrier:
+            self._caught_up.set()
+
+    def _subscribe(self, c: mqtt.Client) -> None:
+        c.on_message = self._on_message
+        c.on_subscribe = self._on_subscribe
+        # QoS 0, so retained announcements are sent at once, ahead of later packets; the
+        # broker answers a second subscription only after them: its SUBACK says "caught up".
+        c.subscribe(CLOCK_FILTER, qos=0)
+        _rc, self._barrier = c.subscribe(CLOCK_ACK_TOPIC, qos=0)
+
+    def open(self) -> None:
+        if self.client is not None:
+            return
+        try:
+            password = credentials.load(self.conn.credentials_dir).backend_password
+        except (OSError, ValueError, KeyError) as exc:
+            where = self.conn.credentials_dir
+            raise ScenarioError(f"cannot read credentials in {where}: {exc}") from None
+        client_id = f"scenario-clock-{uuid.uuid4().hex[:12]}"
+        self.client = open_session(
+            self.conn, client_id, credentials.BACKEND_USER, password, self._subscribe
+        )
+        if not self._caught_up.wait(CLOCK_READ_TIMEOUT_S):
+            self.close()
+            raise ScenarioError("the broker did not answer the street clock's subscription")
+
+    def state(self) -> ClockState | None:
+        """The announcement to follow (None: no simulator announces)."""
+        self.open()
+        with self._lock:
+            return newest(self._states.values())
+
+    def now(self) -> datetime:
+        """The street's time now."""
+        return street_now(self.state())
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.client = None
+
+
 @dataclass
 class DevicePublishers:
     """One MQTT session per device, opened on first use with that device's own credentials."""
@@ -150,6 +230,13 @@ class DevicePublishers:
     clients: dict[str, mqtt.Client] = field(default_factory=dict)
     _kinds: dict[str, str] | None = None
     _passwords: dict[str, str] | None = None
+    _clock: RetainedClock | None = None
+
+    def street_now(self) -> datetime:
+        """The street's time now, from the simulators' clock (wall time without one)."""
+        if self._clock is None:
+            self._clock = RetainedClock(self.conn)
+        return self._clock.now()
 
     def kind_of(self, device_id: str) -> str:
         if self._kinds is None:
@@ -207,6 +294,7 @@ class DevicePublishers:
         run_id: str | None = None,
         ts: datetime | None = None,
     ) -> tuple[Envelope, str]:
+        """Publish an injected envelope as the device; `ts` defaults to the street's now."""
         kind = self.kind_of(device_id)
         if channel is Channel.TELEMETRY:
             event_type = TELEMETRY_TYPE
@@ -219,7 +307,7 @@ class DevicePublishers:
                 data,
                 correlation_id=correlation_id,
                 run_id=run_id,
-                ts=ts,
+                ts=ts or self.street_now(),
             )
         return env, self.send(env, channel)
 
@@ -228,6 +316,9 @@ class DevicePublishers:
             client.disconnect()
             client.loop_stop()
         self.clients.clear()
+        if self._clock is not None:
+            self._clock.close()
+            self._clock = None
 
     def __enter__(self) -> DevicePublishers:
         return self

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import HTTPException, Response
 from pydantic import ValidationError
@@ -15,6 +15,7 @@ from sqlmodel import Session
 from backend.api.context import AppContext
 from backend.api.routes import alarms, commands, devices, events
 from backend.api.schemas import CommandPublic, CommandRequest
+from contracts.clock import ClockAction, ClockRefused, ClockView
 from contracts.topics import Channel
 from scenarios.port import PAGE, AlarmSeen, CommandSeen, EventQuery, EventsPage
 from scenarios.wire import ScenarioError
@@ -34,11 +35,24 @@ def _command(row: CommandPublic) -> CommandSeen:
     return CommandSeen(row.command_id, row.status, row.reason)
 
 
+class StreetClockLike(Protocol):
+    """What a drill needs of the backend's street clock (`GET`/`POST /clock` in-process)."""
+
+    def view(self) -> ClockView: ...
+
+    def control(self, action: ClockAction) -> object:
+        """Apply `action` through the simulators; ClockRefused (the reason) when it cannot."""
+        ...
+
+
 class BackendStreet:
     """What the API shows an operate key, read and written in this process."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, clock: StreetClockLike | None = None) -> None:
         self.ctx = ctx
+        # TODO(issue 13 merge): the backend's street clock (backend/street_clock.py); until it
+        # is wired in, a run in the backend is on wall time and refuses clock steps.
+        self.street_clock = clock
 
     def _session(self) -> Session:
         return Session(self.ctx.engine)
@@ -98,6 +112,21 @@ class BackendStreet:
     def command(self, command_id: str) -> CommandSeen:
         with self._session() as session, _refused("GET", f"/commands/{command_id}"):
             return _command(commands.get_command(command_id, session))
+
+    def clock(self) -> ClockView:
+        if self.street_clock is None:
+            return ClockView.of([])
+        return self.street_clock.view()
+
+    def set_clock(self, action: ClockAction) -> ClockView:
+        if self.street_clock is None:
+            raise ScenarioError(f"the street's clock refused {action.action}: no simulator runs")
+        try:
+            with _refused("POST", "/clock"):
+                self.street_clock.control(action)
+        except ClockRefused as exc:
+            raise ScenarioError(f"the street's clock refused {action.action}: {exc}") from None
+        return self.street_clock.view()
 
     def close(self) -> None:
         """Nothing to close: every call opens and closes its own database session."""

@@ -4,12 +4,16 @@ events and their terminal styling, the typed REST client, and a run against a fa
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import UTC, datetime, time
+from typing import Any, cast
 
 import httpx
 import pytest
 
 from adapters.api_client import ApiClient, ApiNotJson, ApiRefused, ApiUnreachable
+from backend.api.context import AppContext
+from backend.api.drills import BackendStreet
+from contracts.clock import ClockAction, ClockRefused, ClockView
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel
 from contracts.validation import ContractError
@@ -169,6 +173,12 @@ class FakeStreet:
     def command(self, command_id: str) -> CommandSeen:
         return CommandSeen(command_id, self.ends, "no answer" if self.ends == "timed-out" else None)
 
+    def clock(self) -> ClockView:
+        return ClockView.of([])  # no simulator: street time is wall time
+
+    def set_clock(self, action: ClockAction) -> ClockView:
+        raise ScenarioError("no simulator runs")
+
     def close(self) -> None:
         pass
 
@@ -237,3 +247,63 @@ def test_log_lines_carry_no_markup() -> None:
     lines = [e.text for e in events]
     assert lines and not any("[/" in line for line in lines), lines
     assert json.dumps(lines)  # plain strings
+
+
+def test_http_street_reads_and_sets_the_streets_clock() -> None:
+    wall = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+    clock = ClockView(
+        source="simulator", now=wall, wall=wall, day=wall.date(), speed=60.0, simulators=["s"]
+    )
+    posted: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            posted.append(json.loads(request.content))
+            if posted[-1]["action"] == "pause":
+                return httpx.Response(409, json={"detail": "the street runs at 'max'"})
+            return httpx.Response(200, json={"ok": True})
+        return httpx.Response(200, json=clock.model_dump(mode="json"))
+
+    street = HttpStreet("http://backend.test", "k")
+    street.api = _client(handler)
+    assert street.clock() == clock
+    assert street.set_clock(ClockAction(action="speed", speed="max")) == clock
+    with pytest.raises(ScenarioError) as refused:
+        street.set_clock(ClockAction(action="pause"))
+    assert str(refused.value) == "the street's clock refused pause (409): the street runs at 'max'"
+    assert posted == [{"action": "speed", "speed": "max"}, {"action": "pause"}]
+
+    # A backend from before the street's clock has no GET /clock: it runs on wall time.
+    older = HttpStreet("http://backend.test", "k")
+    older.api = _client(lambda _r: httpx.Response(404, json={"detail": "Not Found"}))
+    assert older.clock().source == "wall"
+
+
+def test_the_backends_own_port_uses_its_street_clock_and_words_refusals() -> None:
+    class Clock:
+        def __init__(self) -> None:
+            self.current = ClockView.of([])
+            self.done: list[ClockAction] = []
+
+        def view(self) -> ClockView:
+            return self.current
+
+        def control(self, action: ClockAction) -> object:
+            if action.action == "jump":
+                raise ClockRefused("a jump goes forward only: that street time has passed")
+            self.done.append(action)
+            return None
+
+    ctx = cast(AppContext, object())
+    clock = Clock()
+    street = BackendStreet(ctx, clock)
+    assert street.clock() is clock.current
+    assert street.set_clock(ClockAction(action="speed", speed=60)) is clock.current
+    with pytest.raises(ScenarioError, match="refused jump: a jump goes forward only"):
+        street.set_clock(ClockAction(action="jump", at=time(7, 30)))
+    assert clock.done == [ClockAction(action="speed", speed=60)]
+    # No street clock in this backend: wall time, and clock steps are refused.
+    alone = BackendStreet(ctx)
+    assert alone.clock().source == "wall"
+    with pytest.raises(ScenarioError, match="refused pause: no simulator runs"):
+        alone.set_clock(ClockAction(action="pause"))
