@@ -214,9 +214,6 @@ class StreetClock:
         """Forward an operator's action to every announcing simulator and wait for their acks.
         Raises ClockControlFailed: 409 (no simulator, refused by the checks or by a simulator),
         503 (the broker did not take it), 504 (not every simulator answered in time)."""
-        publish = publish or self._publish
-        if publish is None:
-            raise ClockControlFailed(503, "the backend has no session to the broker")
         with self._cond:
             states = dict(self._states)
         state = newest(states.values())
@@ -226,6 +223,9 @@ class StreetClock:
             check(action, state, street_now(state, self._wall()))
         except ClockRefused as exc:
             raise ClockControlFailed(409, str(exc)) from None
+        publish = publish or self._publish
+        if publish is None:
+            raise ClockControlFailed(503, "the backend has no session to the broker")
         control = ClockControl(id=new_id(), do=action)
         with self._cond:
             self._acks[control.id] = []

@@ -6,16 +6,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from fastapi import HTTPException, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from backend.api.context import AppContext
-from backend.api.routes import alarms, commands, devices, events
+from backend.api.routes import alarms, clock, commands, devices, events
 from backend.api.schemas import CommandPublic, CommandRequest
-from contracts.clock import ClockAction, ClockRefused, ClockView
+from contracts.clock import ClockAction, ClockView
 from contracts.topics import Channel
 from scenarios.port import PAGE, AlarmSeen, CommandSeen, EventQuery, EventsPage
 from scenarios.wire import ScenarioError
@@ -35,24 +35,11 @@ def _command(row: CommandPublic) -> CommandSeen:
     return CommandSeen(row.command_id, row.status, row.reason)
 
 
-class StreetClockLike(Protocol):
-    """What a drill needs of the backend's street clock (`GET`/`POST /clock` in-process)."""
-
-    def view(self) -> ClockView: ...
-
-    def control(self, action: ClockAction) -> object:
-        """Apply `action` through the simulators; ClockRefused (the reason) when it cannot."""
-        ...
-
-
 class BackendStreet:
     """What the API shows an operate key, read and written in this process."""
 
-    def __init__(self, ctx: AppContext, clock: StreetClockLike | None = None) -> None:
+    def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        # TODO(issue 13 merge): the backend's street clock (backend/street_clock.py); until it
-        # is wired in, a run in the backend is on wall time and refuses clock steps.
-        self.street_clock = clock
 
     def _session(self) -> Session:
         return Session(self.ctx.engine)
@@ -114,19 +101,15 @@ class BackendStreet:
             return _command(commands.get_command(command_id, session))
 
     def clock(self) -> ClockView:
-        if self.street_clock is None:
-            return ClockView.of([])
-        return self.street_clock.view()
+        return clock.get_clock(self.ctx)
 
     def set_clock(self, action: ClockAction) -> ClockView:
-        if self.street_clock is None:
-            raise ScenarioError(f"the street's clock refused {action.action}: no simulator runs")
         try:
-            with _refused("POST", "/clock"):
-                self.street_clock.control(action)
-        except ClockRefused as exc:
-            raise ScenarioError(f"the street's clock refused {action.action}: {exc}") from None
-        return self.street_clock.view()
+            return clock.set_clock(action, self.ctx, "operate").clock
+        except HTTPException as exc:  # the operator's reason: no simulator, at max, ...
+            raise ScenarioError(
+                f"the street's clock refused {action.action} ({exc.status_code}): {exc.detail}"
+            ) from None
 
     def close(self) -> None:
         """Nothing to close: every call opens and closes its own database session."""

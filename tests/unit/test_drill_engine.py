@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, time
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
@@ -13,7 +14,8 @@ import pytest
 from adapters.api_client import ApiClient, ApiNotJson, ApiRefused, ApiUnreachable
 from backend.api.context import AppContext
 from backend.api.drills import BackendStreet
-from contracts.clock import ClockAction, ClockRefused, ClockView
+from backend.street_clock import StreetClock
+from contracts.clock import ClockAction, ClockState, ClockView, clock_topic
 from contracts.injection import InvalidEnvelope, injected_envelope
 from contracts.topics import Channel
 from contracts.validation import ContractError
@@ -280,30 +282,21 @@ def test_http_street_reads_and_sets_the_streets_clock() -> None:
 
 
 def test_the_backends_own_port_uses_its_street_clock_and_words_refusals() -> None:
-    class Clock:
-        def __init__(self) -> None:
-            self.current = ClockView.of([])
-            self.done: list[ClockAction] = []
-
-        def view(self) -> ClockView:
-            return self.current
-
-        def control(self, action: ClockAction) -> object:
-            if action.action == "jump":
-                raise ClockRefused("a jump goes forward only: that street time has passed")
-            self.done.append(action)
-            return None
-
-    ctx = cast(AppContext, object())
-    clock = Clock()
-    street = BackendStreet(ctx, clock)
-    assert street.clock() is clock.current
-    assert street.set_clock(ClockAction(action="speed", speed=60)) is clock.current
-    with pytest.raises(ScenarioError, match="refused jump: a jump goes forward only"):
+    street_clock = StreetClock()
+    street = BackendStreet(
+        cast(
+            AppContext,
+            SimpleNamespace(clock=street_clock, publisher=SimpleNamespace(publish_control=print)),
+        )
+    )
+    assert street.clock().source == "wall"
+    with pytest.raises(ScenarioError, match=r"refused pause \(409\): no simulator is running"):
+        street.set_clock(ClockAction(action="pause"))
+    wall = datetime.now(UTC)
+    state = ClockState(
+        simulator="s", seq=1, wall=wall, street=wall, speed="max", seed=1, start=wall
+    )
+    street_clock.on_message(clock_topic("s"), state.model_dump_json().encode())
+    assert street.clock().speed == "max"
+    with pytest.raises(ScenarioError, match=r"refused jump \(409\): the street runs at 'max'"):
         street.set_clock(ClockAction(action="jump", at=time(7, 30)))
-    assert clock.done == [ClockAction(action="speed", speed=60)]
-    # No street clock in this backend: wall time, and clock steps are refused.
-    alone = BackendStreet(ctx)
-    assert alone.clock().source == "wall"
-    with pytest.raises(ScenarioError, match="refused pause: no simulator runs"):
-        alone.set_clock(ClockAction(action="pause"))
