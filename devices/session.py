@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import time
 from collections.abc import Callable
@@ -179,6 +180,7 @@ class DeviceSession:
         self.online = True
         self.stats.connected += 1
         self.stats.backlog += self.pending
+        self.stats.held -= self.pending
         online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
         self._publish(Channel.STATE, dumps(online))
         # After a lost connection: the recently acknowledged window again, same bytes, same
@@ -202,6 +204,7 @@ class DeviceSession:
         if self.online:
             self.stats.connected -= 1
             self.stats.backlog -= self.pending
+            self.stats.held += self.pending
         self.online = False
         if not self.closing:
             self._reconnect_in(self.backoff.next())
@@ -257,6 +260,8 @@ class DeviceSession:
                 self.pending += 1
                 if self.online:
                     self.stats.backlog += 1
+                else:
+                    self.stats.held += 1
         return info
 
     def _on_publish(
@@ -267,6 +272,8 @@ class DeviceSession:
         self.pending -= 1
         if self.online:
             self.stats.backlog -= 1
+        else:
+            self.stats.held -= 1
 
     def _envelope(
         self, type_: str, ts: datetime, correlation_id: str | None, data: dict[str, Any]
@@ -327,21 +334,29 @@ class DeviceSession:
             for channel, payload in net.flush():
                 self._publish(channel, payload)
 
-    def leave_network(self, abrupt: bool, for_s: float) -> None:
-        """Off the network for `for_s` seconds, then back (reconnecting as after any loss).
+    def leave_network(self, abrupt: bool, for_s: float | None) -> None:
+        """Off the network for `for_s` wall seconds (None: until `come_back`), then back
+        (reconnecting as after any loss).
 
         Abrupt: the link just goes (the socket is shut without DISCONNECT), so the broker
         publishes the Last Will. Clean: the device says goodbye, then disconnects. Either way it
         keeps running and queues what it publishes meanwhile (paho keeps QoS 1 messages)."""
-        self.offline_until = time.monotonic() + for_s
+        away = math.inf if for_s is None else for_s
+        self.offline_until = time.monotonic() + away
         if not self.online:
             if self.connecting:  # already away: this outage's end replaces the last one's
-                self._reconnect_in(for_s)
+                self._reconnect_in(away)
             return
         if abrupt:
             self._cut_link()
         else:
             self._goodbye(5.0, self.client.disconnect)
+
+    def come_back(self) -> None:
+        """The end of an outage (a drill's, in street time): reconnect now."""
+        self.offline_until = 0.0
+        if not self.online and self.connecting and not self.closing:
+            self._reconnect_in(0.0)
 
     def _cut_link(self) -> None:
         """Shut the socket without DISCONNECT: to the broker, a lost link (it sends the Will)."""
