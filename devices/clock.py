@@ -114,11 +114,12 @@ class SimClock:
 
     def monotonic_at(self, sim: datetime) -> float:
         """The monotonic time at which the street instant `sim` is reached: now at max speed
-        (as soon as the runner gets to it), never (+inf) while paused."""
+        (as soon as the runner gets to it); paused, now up to the paused instant (the street
+        catches up with its clock) and never (+inf) after it."""
         if self.speed is None:
             return time.monotonic()
         if self.paused:
-            return math.inf
+            return time.monotonic() if sim <= self._street0 else math.inf
         return self._mono0 + (sim - self._street0).total_seconds() / self.speed
 
     # -- the operator's controls ---------------------------------------------------------------

@@ -150,6 +150,7 @@ class FleetRunner:
         # A jump in progress (its target), and whether the clock was paused when it was asked.
         self.jumping_to: datetime | None = None
         self.jump_paused = False
+        self._jump_from = self.clock.start
         # True while a jump simulates: what the devices would publish is dropped.
         self.silent = False
 
@@ -240,21 +241,27 @@ class FleetRunner:
         """Fast-forward silently to `target` (the pump does it in slices; see `_jump_some`)."""
         self.jump_paused = self.clock.paused
         self.clock.pause()  # street time stands still meanwhile (commands land at the progress)
+        # What was due before the jump was asked is published (the street catches up with its
+        # clock first), so exactly the span [asked, target) is skipped, at any pace.
+        self._jump_from = self.clock.now()
         self.jumping_to = target
 
     def _jump_some(self, target: datetime) -> float:
         limit = target if self.end is None else min(target, self.end)
         deadline = time.perf_counter() + JUMP_SLICE_S
-        self.silent = True
         try:
             while time.perf_counter() < deadline:
                 due, timer = self._next()
                 if due is None or due >= limit:
                     break
+                self.silent = due >= self._jump_from
                 if timer:
                     self._fire_timer()
-                else:
+                elif self.silent:
                     self.street.step()  # dropped: nothing published, no sequence number used
+                else:
+                    for i, ts, emission in self.street.step():
+                        self.sessions[i].emit(emission, ts)
             else:
                 return 0.0
         finally:
