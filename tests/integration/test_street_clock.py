@@ -318,3 +318,46 @@ def test_a_jump_to_the_morning_rush_brings_its_arrival_rate(
     # devices/daily.py's gate curve: 0.05 at 03:00, 2.6 at 07:00 (52x); the seeded street here
     # gives about 9 and 400 arrivals over these ten minutes. At least 20 a minute, 10x the night.
     assert morning >= 200 and morning >= 10 * max(night, 1), (night, morning)
+
+
+def test_at_max_a_device_offline_does_not_stop_the_others(
+    broker: BrokerProcess, creds_dir: Path, street: Street, tmp_path: Path
+) -> None:
+    """Its outage lasts street seconds: the street runs on without it, and it comes back."""
+    start = DAY.replace(hour=8)
+    away = "gate-north"
+    sim = simulate(broker, creds_dir, tmp_path / "sim.log", "--speed", "max",
+                   "--start", start.isoformat(), *only(GATES))  # fmt: skip
+    try:
+        street.wait_state()
+        ack = street.drill(away, OfflineAction(mode="abrupt", for_s=600))
+        assert ack.applied == [away], ack
+        mine = f"lijia/gate/{away}/state"
+
+        def outage() -> tuple[int, int] | None:
+            log = street.messages()
+            gone = [
+                i for i, (t, p) in enumerate(log) if t == mine and p and p["status"] == "offline"
+            ]
+            if not gone:
+                return None
+            back = [i for i, (t, p) in enumerate(log[gone[0]:]) if t == mine and p
+                    and p["status"] == "online"]  # fmt: skip
+            return (gone[0], gone[0] + back[0]) if back else None
+
+        # Back within a polling deadline: at max, 600 street seconds go by in much less.
+        gone, back = wait_until(outage, timeout=60)
+        log = street.messages()
+        others = [p for t, p in log[gone + 1 : back] if p and t.endswith("/events")
+                  and p["device_id"] != away]  # fmt: skip
+        assert others, "the other devices stopped while one was away"
+        # What it published while away reaches the broker once it is back (its own queue).
+        wait_until(
+            lambda: any(
+                t.endswith("/events") and p and p["device_id"] == away
+                for t, p in street.messages()[back:]
+            ),
+            timeout=30,
+        )
+    finally:
+        sim.stop()
