@@ -257,7 +257,7 @@ class SimulatorControl:
             session.troubled_network(NetworkFaults(do, rng, until))
             self._later(session, "network", do, session.end_network)
         elif isinstance(do, OfflineAction):
-            session.leave_network(do.mode == "abrupt", None)
+            session.leave_network(do.mode == "abrupt")
             self._later(session, "offline", do, session.come_back)
         elif isinstance(do, LoadAction):
             if not session.behaviour.set_load(session.now(), do.factor, do.per_hour):

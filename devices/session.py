@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import socket
 import time
 from collections.abc import Callable
@@ -56,9 +55,9 @@ class DeviceSession:
     simulated-time order); it connects, publishes what it is given and applies commands.
     """
 
-    # Drills (devices/control.py): network trouble, and when a device taken off may come back.
+    # Drills (devices/control.py): network trouble; taken off the network until `come_back`.
     net: NetworkFaults | None = None
-    offline_until: float = 0.0
+    away: bool = False
 
     def __init__(
         self,
@@ -136,8 +135,8 @@ class DeviceSession:
             self.stats.settled += 1
 
     def _reconnect_in(self, delay: float) -> None:
-        """The next connection attempt in `delay` s. The newest schedule wins: a drill that
-        shortens an outage must not wait for the timer of the longer one."""
+        """The next connection attempt in `delay` s. The newest schedule wins: the end of a
+        drill's outage must not wait for an older back-off timer."""
         self._attempt += 1
         attempt = self._attempt
         self.loop.call_later(delay, lambda: self._reconnect(attempt))
@@ -145,9 +144,7 @@ class DeviceSession:
     def _reconnect(self, attempt: int = 0) -> None:
         if self.closing or (attempt and attempt != self._attempt):
             return
-        away = self.offline_until - time.monotonic()
-        if away > 0:  # a drill took the device off the network: not back before it ends
-            self._reconnect_in(away)
+        if self.away:  # a drill took the device off the network: back at `come_back`
             return
         try:
             self.client.reconnect()
@@ -170,7 +167,7 @@ class DeviceSession:
             self.stats.refused.add(self.device_id)
             self.refused = True
             return
-        if self.offline_until > time.monotonic():
+        if self.away:
             # A drill took the device off while this connection was on its way: it goes again.
             self._cut_link()
             return
@@ -334,18 +331,14 @@ class DeviceSession:
             for channel, payload in net.flush():
                 self._publish(channel, payload)
 
-    def leave_network(self, abrupt: bool, for_s: float | None) -> None:
-        """Off the network for `for_s` wall seconds (None: until `come_back`), then back
-        (reconnecting as after any loss).
+    def leave_network(self, abrupt: bool) -> None:
+        """Off the network until `come_back` (the control plane calls it when the outage ends).
 
         Abrupt: the link just goes (the socket is shut without DISCONNECT), so the broker
         publishes the Last Will. Clean: the device says goodbye, then disconnects. Either way it
         keeps running and queues what it publishes meanwhile (paho keeps QoS 1 messages)."""
-        away = math.inf if for_s is None else for_s
-        self.offline_until = time.monotonic() + away
+        self.away = True
         if not self.online:
-            if self.connecting:  # already away: this outage's end replaces the last one's
-                self._reconnect_in(away)
             return
         if abrupt:
             self._cut_link()
@@ -353,8 +346,8 @@ class DeviceSession:
             self._goodbye(5.0, self.client.disconnect)
 
     def come_back(self) -> None:
-        """The end of an outage (a drill's, in street time): reconnect now."""
-        self.offline_until = 0.0
+        """The end of an outage: reconnect now (as after any loss)."""
+        self.away = False
         if not self.online and self.connecting and not self.closing:
             self._reconnect_in(0.0)
 

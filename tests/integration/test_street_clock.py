@@ -251,8 +251,7 @@ def test_same_controls_at_other_moments_give_the_same_street(
                        "--start", start.isoformat(), *only(GATES[:3]))  # fmt: skip
         try:
             street.wait_state()
-            if slow:
-                street.wait_street(start + timedelta(minutes=3))
+            street.wait_street(start + timedelta(minutes=3 if slow else 1))
             assert street.control(ClockAction(action="pause")).ok
             if slow:  # paused for a while (a polling deadline, not a threshold)
                 deadline = time.monotonic() + 1.5
