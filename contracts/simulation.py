@@ -5,9 +5,12 @@ with its credentials) publishes an action on CONTROL_TOPIC; every simulator proc
 to those of the named devices it hosts and answers on ACK_TOPIC with the devices it applied it
 to, so a drill knows when nobody hosts a device (no simulator running) instead of waiting.
 
-Durations (`for_s`) are seconds of wall-clock time, like the scenario timeline: the simulator
-ends the action by a timer, whatever its speed. Behaviour faults act on the device's own model
-(a failed cooler warms the cabinet at the simulator's pace); network faults act on its messages.
+Durations (`for_s`) are seconds of STREET time (contracts/clock.py), so a drill means the same at
+any speed: the simulator ends the action when its street has run `for_s` seconds past the moment
+it applied it (at max, at that place in the street's order; paused, not before it resumes). An
+action with `clock: "wall"` ends after `for_s` wall-clock seconds instead. Behaviour faults act
+on the device's own model (a failed cooler warms the cabinet at the simulator's pace); network
+faults act on its messages.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ SIMULATOR_USER = "simulator"
 BehaviourFault = Literal["camera-failure", "door-jam", "cooler-failure", "sensor-drift"]
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600)]
 Share = Annotated[float, Field(ge=0, le=1)]
+ClockName = Literal["street", "wall"]
+CLOCK_FIELD_HELP = "what `for_s` counts: street seconds (default) or wall-clock seconds"
 
 
 class Target(WireModel):
@@ -48,24 +53,27 @@ class Target(WireModel):
 
 
 class FaultAction(WireModel):
-    """A behaviour fault for `for_s` seconds (then the device recovers by itself).
+    """A behaviour fault for `for_s` street seconds (then the device recovers by itself).
 
     `sensor-drift` adds `drift_per_min` (°C per simulated minute) to what the sensor reports."""
 
     action: Literal["fault"] = "fault"
     fault: BehaviourFault
     for_s: Seconds = 60.0
+    clock: ClockName = Field(default="street", description=CLOCK_FIELD_HELP)
     drift_per_min: float = Field(default=0.5, ge=-100, le=100)
 
 
 class NetworkAction(WireModel):
-    """Network trouble on the device's events and telemetry for `for_s` seconds: each message
-    is dropped, duplicated, corrupted or held back (reordered) with these probabilities, delayed
-    by `delay_s`, and stamped `skew_s` off the true time. Availability and command results go
+    """Network trouble on the device's events and telemetry for `for_s` street seconds: each
+    message is dropped, duplicated, corrupted or held back (reordered) with these probabilities,
+    delayed by `delay_s` (wall-clock seconds, whatever `clock`: it is the network's delay), and
+    stamped `skew_s` off the true (street) time. Availability and command results go
     through untouched, so a drill never strands a command."""
 
     action: Literal["network"] = "network"
     for_s: Seconds = 60.0
+    clock: ClockName = Field(default="street", description=CLOCK_FIELD_HELP)
     drop: Share = 0.0
     duplicate: Share = 0.0
     corrupt: Share = 0.0
@@ -75,23 +83,25 @@ class NetworkAction(WireModel):
 
 
 class OfflineAction(WireModel):
-    """The device leaves the network for `for_s` seconds: `abrupt` (power or link lost: the
+    """The device leaves the network for `for_s` street seconds: `abrupt` (power or link lost: the
     broker publishes its Last Will) or `clean` (it says goodbye, then disconnects)."""
 
     action: Literal["offline"] = "offline"
     mode: Literal["abrupt", "clean"] = "abrupt"
     for_s: Seconds = 30.0
+    clock: ClockName = Field(default="street", description=CLOCK_FIELD_HELP)
 
 
 class LoadAction(WireModel):
     """Arrivals (visitors, residents, requests) at `factor` times the usual rate, or at a fixed
-    `per_hour` whatever the hour, for `for_s` seconds: a morning rush, a flu wave, an evening
+    `per_hour` whatever the hour, for `for_s` street seconds: a morning rush, a flu wave, an evening
     peak."""
 
     action: Literal["load"] = "load"
     factor: float | None = Field(default=None, ge=0, le=1000)
     per_hour: float | None = Field(default=None, ge=0, le=100_000)
     for_s: Seconds = 300.0
+    clock: ClockName = Field(default="street", description=CLOCK_FIELD_HELP)
 
     @model_validator(mode="after")
     def _one(self) -> LoadAction:

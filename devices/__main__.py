@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -17,10 +16,12 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
+from contracts.clock import parse_speed, speed_label
 from contracts.vocabulary import STREET_TZ
-from devices.clock import parse_speed, speed_label
-from devices.runner import FleetRunner, Status, StatusLog
+from devices.clock import START_HELP, parse_start
+from devices.runner import FleetRunner
 from devices.session import BrokerAddress
+from devices.status import Status, StatusLog
 
 app = typer.Typer(add_completion=False, help="The simulated Lijia Street fleet.")
 log = logging.getLogger("devices")
@@ -40,20 +41,13 @@ def _speed(value: str) -> str:
 
 
 def _start(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            raise typer.BadParameter("an ISO date or date-time, e.g. 2026-11-23T07:00") from None
+    try:
+        parse_start(value)
+    except ValueError:
+        raise typer.BadParameter(
+            "now, demo, a time of day (07:30) or an ISO date or date-time (2026-11-23T07:00)"
+        ) from None
     return value
-
-
-def parse_start(value: str | None) -> datetime | None:
-    """ISO date or date-time; without an offset it is Chongqing time (a date alone: midnight)."""
-    if value is None:
-        return None
-    at = datetime.fromisoformat(value)
-    return at if at.tzinfo is not None else at.replace(tzinfo=STREET_TZ)
 
 
 @app.command()
@@ -76,20 +70,18 @@ def run(
     speed: Annotated[
         str,
         typer.Option(
+            envvar="LIJIA_SPEED",
             callback=_speed,
             help="simulated seconds per real second (1 = real time, 60 = a minute a second), "
             "or 'max': as fast as the broker takes it",
         ),
     ] = "1",
-    seed: Annotated[int | None, typer.Option(help="defaults to the fleet file's seed")] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(
-            callback=_start,
-            help="simulated start, ISO date or date-time (Chongqing time unless it has an "
-            "offset; a date alone is midnight). Default: now",
-        ),
+    seed: Annotated[
+        int | None, typer.Option(envvar="LIJIA_SEED", help="defaults to the fleet file's seed")
     ] = None,
+    start: Annotated[
+        str, typer.Option(envvar="LIJIA_START", callback=_start, help=START_HELP)
+    ] = "now",
     hours: Annotated[
         float | None,
         typer.Option(
@@ -148,7 +140,7 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    status = StatusLog(log.info, pace)
+    status = StatusLog(log.info)
     if live_line:
         with Live(Text("connecting…"), console=console, refresh_per_second=4) as live:
 

@@ -1,19 +1,29 @@
 """The simulator's control plane: applies drills' actions (contracts/simulation.py) to the
-devices this process hosts, and answers each with the devices it applied it to.
+devices this process hosts, and answers each with the devices it applied it to; announces the
+street's clock and applies the operator's clock controls (contracts/clock.py).
 
 One extra MQTT session (user `simulator`) on the runner's loop, so every action runs in the
 loop's thread, between two steps of the street: no locks, and the behaviour sees the same
-simulated instant a command would. Each action ends by a loop timer after `for_s` wall-clock
-seconds; a newer action of the same sort on the same device supersedes the older one's end.
+street instant a command would. Each action ends after `for_s` street seconds, by a street-time
+timer of the runner (so at max, paused or across a jump it ends at its place in the street), or
+after `for_s` wall seconds by a loop timer if it says `clock: wall`; a newer action of the same
+sort on the same device supersedes the older one's end.
+
+The clock: the session's Last Will (empty, retained) clears this simulator's announcement on
+`clock_topic(name)` if the process dies; it announces its ClockState (retained) once the street's
+clock has begun, after every change, every MAX_ANNOUNCE_S at max, and clears it on a clean
+shutdown. A ClockControl is checked (contracts.clock.check), applied and acknowledged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -21,11 +31,25 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from adapters.mqtt import Backoff, make_client, on_connack, on_disconnected
+from contracts.clock import (
+    CLOCK_ACK_TOPIC,
+    CLOCK_CONTROL_TOPIC,
+    MAX,
+    MAX_ANNOUNCE_S,
+    ClockAck,
+    ClockControl,
+    ClockRefused,
+    ClockState,
+    check,
+    clock_topic,
+    parse_speed,
+)
 from contracts.envelope import new_id
 from contracts.simulation import (
     ACK_TOPIC,
     CONTROL_TOPIC,
     SIMULATOR_USER,
+    Action,
     Control,
     ControlAck,
     FaultAction,
@@ -59,6 +83,12 @@ class SimulatorControl:
             on_disconnect=on_disconnected(self._on_disconnect),
         )
         self.client.message_callback_add(CONTROL_TOPIC, self._on_control)
+        self.client.message_callback_add(CLOCK_CONTROL_TOPIC, self._on_clock_control)
+        # If this process dies, the broker clears its clock announcement.
+        self.client.will_set(clock_topic(self.name), b"", qos=1, retain=True)
+        self._seq = 0
+        self._last_control: str | None = None
+        self._ticking = False  # the regular announcement at max is scheduled
         self.broker = broker
         self.loop = runner.loop
         self.closing = False
@@ -86,7 +116,8 @@ class SimulatorControl:
             log.error("broker refused the simulator's control session: %s", rc)
             return
         self.backoff.reset()
-        self.client.subscribe(CONTROL_TOPIC, qos=1)
+        self.client.subscribe([(CONTROL_TOPIC, 1), (CLOCK_CONTROL_TOPIC, 1)])
+        self.announce()
 
     def _on_disconnect(self, _rc: ReasonCode) -> None:
         if not self.closing:
@@ -94,8 +125,90 @@ class SimulatorControl:
 
     def close(self) -> None:
         self.closing = True
+        if self.client.is_connected():
+            # Queued before DISCONNECT, so the broker clears the announcement first.
+            self.client.publish(clock_topic(self.name), b"", qos=1, retain=True)
         self.client.disconnect()
         self.loop.detach(self.client)
+
+    # -- the street's clock ------------------------------------------------------------------
+    def state(self) -> ClockState:
+        """The clock as it stands (the next announcement's sequence number)."""
+        runner, clock = self.runner, self.runner.clock
+        jumping = runner.jumping_to is not None
+        wall, street = clock.wall0, clock.street0
+        if clock.max_speed:
+            wall, street = datetime.now(UTC), clock.now()
+        return ClockState(
+            simulator=self.name,
+            seq=self._seq,
+            wall=wall,
+            street=street,
+            speed=MAX if clock.speed is None else clock.speed,
+            paused=runner.jump_paused if jumping else clock.paused,
+            jumping_to=runner.jumping_to,
+            seed=runner.seed,
+            start=clock.start,
+            control=self._last_control,
+        )
+
+    def announce(self, state: ClockState | None = None) -> None:
+        """Publish the clock (retained), once the street's clock has begun."""
+        if not self.runner.began or not self.client.is_connected():
+            return
+        state = state or self.state()
+        self._seq = state.seq + 1
+        payload = json.dumps(state.model_dump(mode="json"))
+        self.client.publish(clock_topic(self.name), payload, qos=1, retain=True)
+        if not self._ticking:
+            self._ticking = True
+            self._keep_announcing()
+
+    def _keep_announcing(self) -> None:
+        """At max the street's time moves without a change: say how far it got, regularly."""
+
+        def again() -> None:
+            if self.closing:
+                return
+            if self.runner.clock.max_speed and self.runner.jumping_to is None:
+                self.announce()
+            self.loop.call_later(MAX_ANNOUNCE_S, again)
+
+        self.loop.call_later(MAX_ANNOUNCE_S, again)
+
+    def _on_clock_control(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            control = ClockControl.model_validate_json(msg.payload)
+        except ValidationError as exc:
+            log.warning("unreadable clock control ignored: %s", exc.errors()[0]["msg"])
+            return
+        runner, clock, do = self.runner, self.runner.clock, control.do
+        try:
+            if not runner.began:
+                raise ClockRefused("the street is still starting up (devices connecting)")
+            target = check(do, self.state(), clock.now())
+        except ClockRefused as exc:
+            ack = ClockAck(
+                id=control.id, simulator=self.name, ok=False, reason=str(exc), clock=self.state()
+            )
+            self.client.publish(CLOCK_ACK_TOPIC, json.dumps(ack.model_dump(mode="json")), qos=1)
+            return
+        if do.action == "pause":
+            clock.pause()
+        elif do.action == "resume":
+            clock.resume()
+        elif do.action == "speed":
+            assert do.speed is not None
+            clock.set_speed(parse_speed(do.speed))
+        else:
+            assert target is not None
+            runner.jump(target)
+        self._last_control = control.id
+        log.info("clock: %s (%s) -> %s", do.action, control.id, runner.clock_label())
+        state = self.state()
+        ack = ClockAck(id=control.id, simulator=self.name, ok=True, clock=state)
+        self.client.publish(CLOCK_ACK_TOPIC, json.dumps(ack.model_dump(mode="json")), qos=1)
+        self.announce(state)
 
     # -- actions -----------------------------------------------------------------------------
     def _on_control(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
@@ -127,6 +240,7 @@ class SimulatorControl:
         do = control.do
         if not session.ready:
             raise UnsupportedFault("the device is still starting up")
+        street = do.clock == "street"
         if isinstance(do, FaultAction):
             behaviour = session.behaviour
             self._emit(
@@ -136,13 +250,15 @@ class SimulatorControl:
             def repaired() -> None:
                 self._emit(index, session, behaviour.fault(do.fault, False, session.now()))
 
-            self._later(session, do.fault, do.for_s, repaired)
+            self._later(session, do.fault, do, repaired)
         elif isinstance(do, NetworkAction):
             rng = random.Random(f"{control.id}:{session.device_id}")
-            session.troubled_network(NetworkFaults(do, rng, time.monotonic() + do.for_s))
-            self._later(session, "network", do.for_s, session.end_network)
+            until = math.inf if street else time.monotonic() + do.for_s
+            session.troubled_network(NetworkFaults(do, rng, until))
+            self._later(session, "network", do, session.end_network)
         elif isinstance(do, OfflineAction):
-            session.leave_network(do.mode == "abrupt", do.for_s)
+            session.leave_network(do.mode == "abrupt")
+            self._later(session, "offline", do, session.come_back)
         elif isinstance(do, LoadAction):
             if not session.behaviour.set_load(session.now(), do.factor, do.per_hour):
                 raise UnsupportedFault(f"a {session.kind} has no arrivals to change")
@@ -152,18 +268,20 @@ class SimulatorControl:
                 session.behaviour.set_load(session.now(), None, None)
                 self.runner.street.touch(index)
 
-            self._later(session, "load", do.for_s, back_to_normal)
+            self._later(session, "load", do, back_to_normal)
 
     def _emit(self, index: int, session: DeviceSession, emissions: list[Any]) -> None:
-        now = session.now()
-        for emission in emissions:
-            session.emit(emission, now)
+        if not self.runner.silent:  # a jump drops what the skipped span would publish
+            now = session.now()
+            for emission in emissions:
+                session.emit(emission, now)
         self.runner.street.touch(index)  # its next wake-up may have moved
 
     def _later(
-        self, session: DeviceSession, what: str, after_s: float, end: Callable[[], None]
+        self, session: DeviceSession, what: str, do: Action, end: Callable[[], None]
     ) -> None:
-        """Run `end` after `after_s`, unless a newer action of the same sort came meanwhile."""
+        """Run `end` after `do.for_s` street seconds (wall seconds if `do.clock` is "wall"),
+        unless a newer action of the same sort came meanwhile."""
         key = (session.device_id, what)
         generation = self._generation.get(key, 0) + 1
         self._generation[key] = generation
@@ -172,4 +290,8 @@ class SimulatorControl:
             if self._generation.get(key) == generation:
                 end()
 
-        self.loop.call_later(after_s, maybe_end)
+        if do.clock == "wall":
+            self.loop.call_later(do.for_s, maybe_end)
+        else:
+            at = session.now() + timedelta(seconds=do.for_s)
+            self.runner.call_at_street(at, maybe_end)

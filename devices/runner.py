@@ -6,18 +6,26 @@ without overflowing the broker's accept queue. The behaviours start meanwhile, a
 worth per tick. The simulated clock begins once every device has an answer from the broker
 (online, or refused), or after `connect_timeout`.
 
-Running. Every tick the street (devices/street.py) is stepped in simulated-time order:
+Running. Every tick the street (devices/street.py) is stepped in street-time order:
 
-- at a speed (1 = real time, 60 = a simulated minute per second): whatever is due by the
-  clock's now;
-- at max (`speed=None`): back to back, moving the virtual clock to each due instant.
+- at a speed (1 = real time, 60 = a street minute per second): whatever is due by the clock's
+  now; paused, nothing;
+- at max (`speed=None`): back to back, moving the virtual clock to each due instant;
+- during a jump (the operator's fast-forward, devices/control.py): back to back up to the
+  target, and what the devices would publish meanwhile is dropped (no sequence number either:
+  a gap would read as a lost message); then the clock runs on from the target.
+
+Street-time timers (`call_at_street`: the end of a drill's fault, outage or load change) take
+their turn in the same order, so at max or across a jump they fire at their place in the street.
 
 Between batches of STEP_BATCH steps the loop reads and writes the sockets, so PUBACKs, commands
 and pings always get their turn. Back-pressure: once HIGH_WATER publishes are waiting for their
-PUBACK the street waits for the broker; at max it also waits while a device that was online is
-reconnecting. Memory stays bounded and no device's paho queue overflows; a slow broker slows the
-simulation, never the other way round. Events carry their simulated instant, so the sequence is
-the same whatever the pace (only event ids, boot ids and availability timestamps differ).
+PUBACK the street waits for the broker; at max it also waits once devices away from the broker
+(a drill took them off, or they are reconnecting) hold HIGH_WATER publishes between them, but
+not before: one device's outage does not stop the others (it publishes its queue on return).
+Memory stays bounded and no device's paho queue overflows; a slow broker slows the simulation,
+never the other way round. Events carry their street instant, so the sequence is the same
+whatever the pace and the pauses (only event ids, boot ids and availability timestamps differ).
 
 File descriptors: one socket per device. The runner raises its soft RLIMIT_NOFILE towards
 devices + FD_HEADROOM (up to the hard limit; `ulimit -Hn` shows it) and warns if that is short.
@@ -25,14 +33,15 @@ devices + FD_HEADROOM (up to the hard limit; `ulimit -Hn` shows it) and warns if
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
-import os
+import math
 import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -40,13 +49,15 @@ from types import FrameType
 
 from adapters.credentials import load as load_credentials
 from adapters.limits import raise_fd_limit
+from contracts.clock import speed_label
 from contracts.fleet import Fleet
 from contracts.vocabulary import STREET_TZ
-from devices.clock import SimClock, speed_label
+from devices.clock import SimClock
 from devices.control import SimulatorControl
 from devices.loop import MqttLoop
 from devices.session import BrokerAddress, DeviceSession
 from devices.stats import FleetStats
+from devices.status import Status, StatusLog, rss_mb
 from devices.street import Street
 from devices.street import device_rng as device_rng  # where tests and bench import it from
 
@@ -63,36 +74,9 @@ START_SLICE_S = 0.02  # behaviours started per tick while connecting, in CPU tim
 STEP_BATCH = 500  # street steps between two looks at the sockets
 HIGH_WATER = 5000  # unacknowledged publishes at which the street waits for the broker
 MAX_WAIT_S = 0.2
+JUMP_SLICE_S = 0.02  # CPU time a jump simulates between two looks at the sockets
 DRAIN_TIMEOUT_S = 30.0
 FD_HEADROOM = 256
-
-
-@dataclass(frozen=True)
-class Status:
-    """A snapshot for the status line."""
-
-    phase: str  # "connecting" | "running" | "done" (--hours reached) | "stopped"
-    connected: int
-    total: int
-    refused: int
-    published: int
-    events: int
-    errors: int
-    dropped: int
-    resent: int
-    backlog: int
-    sim_now: datetime
-    journeys: int
-    rss_mb: float | None
-
-
-def rss_mb() -> float | None:
-    """Resident memory of this process (Linux /proc), for the status line."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class FleetRunner:
@@ -159,8 +143,16 @@ class FleetRunner:
         self._starting = self.street.starting(self.clock.start)
         self._all_started = False
         self._connect_deadline = 0.0
-        self._expect_online = 0
         self._began = False
+        # Street-time timers: (street instant, order, what to do), see call_at_street.
+        self._timers: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._timer_order = itertools.count()
+        # A jump in progress (its target), and whether the clock was paused when it was asked.
+        self.jumping_to: datetime | None = None
+        self.jump_paused = False
+        self._jump_from = self.clock.start
+        # True while a jump simulates: what the devices would publish is dropped.
+        self.silent = False
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -198,10 +190,11 @@ class FleetRunner:
         self._began = True
         if self.hours is not None:
             self.end = start + timedelta(hours=self.hours)
-        self._expect_online = self.stats.connected
         self.phase = "running"
         for session in self.sessions:
             session.ready = True
+        if self.control is not None:
+            self.control.announce()
         if self.stats.connected < len(self.sessions):
             log.warning(
                 "simulated clock starts with %d of %d devices online (%d refused)",
@@ -211,18 +204,83 @@ class FleetRunner:
             )
 
     # -- running -----------------------------------------------------------------------------
+    @property
+    def began(self) -> bool:
+        """The street's clock has started (every device answered, or the connect timeout)."""
+        return self._began
+
     def _command_now(self) -> datetime:
         """When a command lands: the clock's now, but never past what the street has still to
         simulate (it may lag under back-pressure), so no device sees time run backwards."""
+        if self.jumping_to is not None and self.street.now is not None:
+            return self.street.now  # the jump's progress
         now = self.clock.now() if self._began else self.clock.start
         due = self.street.next_due()
         return min(now, due) if due is not None else now
 
+    def call_at_street(self, at: datetime, fn: Callable[[], None]) -> None:
+        """Run `fn` when the street reaches the instant `at`, in street-time order."""
+        heapq.heappush(self._timers, (at, next(self._timer_order), fn))
+
+    def _next(self) -> tuple[datetime | None, bool]:
+        """The next street instant to handle, and whether it is a timer (before a step due at
+        the same instant)."""
+        due = self.street.next_due()
+        if self._timers and (due is None or self._timers[0][0] <= due):
+            return self._timers[0][0], True
+        return due, False
+
+    def _fire_timer(self) -> None:
+        _, _, fn = heapq.heappop(self._timers)
+        try:
+            fn()
+        except Exception:
+            log.exception("street-time timer failed")
+
+    def jump(self, target: datetime) -> None:
+        """Fast-forward silently to `target` (the pump does it in slices; see `_jump_some`)."""
+        self.jump_paused = self.clock.paused
+        self.clock.pause()  # street time stands still meanwhile (commands land at the progress)
+        # What was due before the jump was asked is published (the street catches up with its
+        # clock first), so exactly the span [asked, target) is skipped, at any pace.
+        self._jump_from = self.clock.now()
+        self.jumping_to = target
+
+    def _jump_some(self, target: datetime) -> float:
+        limit = target if self.end is None else min(target, self.end)
+        deadline = time.perf_counter() + JUMP_SLICE_S
+        try:
+            while time.perf_counter() < deadline:
+                due, timer = self._next()
+                if due is None or due >= limit:
+                    break
+                self.silent = due >= self._jump_from
+                if timer:
+                    self._fire_timer()
+                elif self.silent:
+                    self.street.step()  # dropped: nothing published, no sequence number used
+                else:
+                    for i, ts, emission in self.street.step():
+                        self.sessions[i].emit(emission, ts)
+            else:
+                return 0.0
+        finally:
+            self.silent = False
+        self.jumping_to = None
+        self.clock.jump(target)
+        if not self.jump_paused:
+            self.clock.resume()
+        if self.control is not None:
+            self.control.announce()
+        return 0.0
+
     def pump(self) -> float:
         """Step the street as far as the pace allows; how long the loop may then wait."""
+        if self.jumping_to is not None:
+            return self._jump_some(self.jumping_to)
         clock, street, stats, sessions = self.clock, self.street, self.stats, self.sessions
         for _ in range(STEP_BATCH):
-            due = street.next_due()
+            due, timer = self._next()
             if due is None:
                 return MAX_WAIT_S
             if self.end is not None and due >= self.end:
@@ -233,13 +291,16 @@ class FleetRunner:
             if stats.backlog >= HIGH_WATER:
                 return 0.01  # the broker is behind: let PUBACKs come in
             if clock.max_speed:
-                if stats.connected < self._expect_online:
-                    return 0.05  # someone is reconnecting: do not run ahead of them
+                if stats.held >= HIGH_WATER:
+                    return 0.05  # devices away hold much: let them come back first
                 clock.advance(due)
             else:
                 wait = clock.monotonic_at(due) - time.monotonic()
                 if wait > 0:
-                    return min(wait, MAX_WAIT_S)
+                    return MAX_WAIT_S if math.isinf(wait) else min(wait, MAX_WAIT_S)
+            if timer:
+                self._fire_timer()
+                continue
             for i, ts, emission in street.step():
                 sessions[i].emit(emission, ts)
         return 0.0
@@ -271,9 +332,16 @@ class FleetRunner:
             resent=self.stats.resent,
             backlog=self.stats.backlog,
             sim_now=self._sim_now(),
+            clock=self.clock_label(),
             journeys=self.street.journeys_started,
             rss_mb=rss_mb(),
         )
+
+    def clock_label(self) -> str:
+        label = speed_label(self.clock.speed)
+        if self.jumping_to is not None:
+            return f"{label}, jumping to {self.jumping_to.astimezone(STREET_TZ):%m-%d %H:%M}"
+        return f"{label}, paused" if self.clock.paused else label
 
     def _sim_now(self) -> datetime:
         if not self._began:
@@ -329,44 +397,4 @@ class FleetRunner:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        self.run(stopping, StatusLog(log.info, self.clock.speed), status_every)
-
-
-class StatusLog:
-    """Turns snapshots into one line each (devices, rates, errors, simulated time)."""
-
-    def __init__(self, write: Callable[[str], None], speed: float | None) -> None:
-        self.write = write
-        self.speed = speed
-        self._last: tuple[float, int, int] | None = None
-
-    def line(self, s: Status) -> str:
-        now = time.monotonic()
-        msg_rate = ev_rate = 0.0
-        if self._last is not None and now > self._last[0]:
-            dt = now - self._last[0]
-            msg_rate = (s.published - self._last[1]) / dt
-            ev_rate = (s.events - self._last[2]) / dt
-        self._last = (now, s.published, s.events)
-        sim = s.sim_now.astimezone(STREET_TZ).strftime("%a %Y-%m-%d %H:%M:%S CST")
-        parts = [
-            f"{s.phase}",
-            f"{s.connected}/{s.total} online",
-            f"{ev_rate:,.0f} events/s ({msg_rate:,.0f} msg/s)",
-            f"{s.errors} errors",
-            f"sim {sim} ({speed_label(self.speed)})",
-            f"{s.journeys} journeys",
-            f"backlog {s.backlog}",
-        ]
-        if s.refused:
-            parts.append(f"{s.refused} refused")
-        if s.dropped:
-            parts.append(f"{s.dropped} dropped")
-        if s.resent:
-            parts.append(f"{s.resent} resent after reconnects")
-        if s.rss_mb is not None:
-            parts.append(f"{s.rss_mb:.0f} MB")
-        return " · ".join(parts)
-
-    def __call__(self, s: Status) -> None:
-        self.write(self.line(s))
+        self.run(stopping, StatusLog(log.info), status_every)

@@ -55,9 +55,9 @@ class DeviceSession:
     simulated-time order); it connects, publishes what it is given and applies commands.
     """
 
-    # Drills (devices/control.py): network trouble, and when a device taken off may come back.
+    # Drills (devices/control.py): network trouble; taken off the network until `come_back`.
     net: NetworkFaults | None = None
-    offline_until: float = 0.0
+    away: bool = False
 
     def __init__(
         self,
@@ -135,8 +135,8 @@ class DeviceSession:
             self.stats.settled += 1
 
     def _reconnect_in(self, delay: float) -> None:
-        """The next connection attempt in `delay` s. The newest schedule wins: a drill that
-        shortens an outage must not wait for the timer of the longer one."""
+        """The next connection attempt in `delay` s. The newest schedule wins: the end of a
+        drill's outage must not wait for an older back-off timer."""
         self._attempt += 1
         attempt = self._attempt
         self.loop.call_later(delay, lambda: self._reconnect(attempt))
@@ -144,9 +144,7 @@ class DeviceSession:
     def _reconnect(self, attempt: int = 0) -> None:
         if self.closing or (attempt and attempt != self._attempt):
             return
-        away = self.offline_until - time.monotonic()
-        if away > 0:  # a drill took the device off the network: not back before it ends
-            self._reconnect_in(away)
+        if self.away:  # a drill took the device off the network: back at `come_back`
             return
         try:
             self.client.reconnect()
@@ -169,7 +167,7 @@ class DeviceSession:
             self.stats.refused.add(self.device_id)
             self.refused = True
             return
-        if self.offline_until > time.monotonic():
+        if self.away:
             # A drill took the device off while this connection was on its way: it goes again.
             self._cut_link()
             return
@@ -179,6 +177,7 @@ class DeviceSession:
         self.online = True
         self.stats.connected += 1
         self.stats.backlog += self.pending
+        self.stats.held -= self.pending
         online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
         self._publish(Channel.STATE, dumps(online))
         # After a lost connection: the recently acknowledged window again, same bytes, same
@@ -202,6 +201,7 @@ class DeviceSession:
         if self.online:
             self.stats.connected -= 1
             self.stats.backlog -= self.pending
+            self.stats.held += self.pending
         self.online = False
         if not self.closing:
             self._reconnect_in(self.backoff.next())
@@ -257,6 +257,8 @@ class DeviceSession:
                 self.pending += 1
                 if self.online:
                     self.stats.backlog += 1
+                else:
+                    self.stats.held += 1
         return info
 
     def _on_publish(
@@ -267,6 +269,8 @@ class DeviceSession:
         self.pending -= 1
         if self.online:
             self.stats.backlog -= 1
+        else:
+            self.stats.held -= 1
 
     def _envelope(
         self, type_: str, ts: datetime, correlation_id: str | None, data: dict[str, Any]
@@ -327,21 +331,25 @@ class DeviceSession:
             for channel, payload in net.flush():
                 self._publish(channel, payload)
 
-    def leave_network(self, abrupt: bool, for_s: float) -> None:
-        """Off the network for `for_s` seconds, then back (reconnecting as after any loss).
+    def leave_network(self, abrupt: bool) -> None:
+        """Off the network until `come_back` (the control plane calls it when the outage ends).
 
         Abrupt: the link just goes (the socket is shut without DISCONNECT), so the broker
         publishes the Last Will. Clean: the device says goodbye, then disconnects. Either way it
         keeps running and queues what it publishes meanwhile (paho keeps QoS 1 messages)."""
-        self.offline_until = time.monotonic() + for_s
+        self.away = True
         if not self.online:
-            if self.connecting:  # already away: this outage's end replaces the last one's
-                self._reconnect_in(for_s)
             return
         if abrupt:
             self._cut_link()
         else:
             self._goodbye(5.0, self.client.disconnect)
+
+    def come_back(self) -> None:
+        """The end of an outage: reconnect now (as after any loss)."""
+        self.away = False
+        if not self.online and self.connecting and not self.closing:
+            self._reconnect_in(0.0)
 
     def _cut_link(self) -> None:
         """Shut the socket without DISCONNECT: to the broker, a lost link (it sends the Will)."""

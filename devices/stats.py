@@ -16,6 +16,9 @@ class FleetStats:
     errors: int = 0
     # Publishes of online devices not yet acknowledged by the broker (the runner's back-pressure).
     backlog: int = 0
+    # Publishes of devices away from the broker (a drill's outage, reconnecting), kept for their
+    # return: at max the runner waits for them only once they hold many (devices/runner.py).
+    held: int = 0
     # Emissions of devices the broker refuses (bad credentials): never queued, so never piled up.
     dropped: int = 0
     # Acknowledged messages published again after a reconnect (devices/outbox.py).

@@ -19,7 +19,8 @@ import typer
 from adapters import credentials
 from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from adapters.limits import raise_fd_limit
-from devices.clock import parse_speed
+from contracts.clock import parse_speed
+from devices.clock import START_HELP, parse_start
 from stack.broker import BrokerProcess, mosquitto_binary
 from stack.ports import free_port, port_is_free
 
@@ -66,6 +67,16 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> 
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s")
 
 
+def devices_args(speed: str, seed: int | None, start: str) -> list[str]:
+    """`python -m devices run`'s arguments for `up`'s options (the start is resolved once, here,
+    so that a restart of the simulator would not move it)."""
+    args = ["--speed", speed]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    at = parse_start(start)
+    return [*args, "--start", "now" if at is None else at.isoformat()]
+
+
 @app.command()
 def up(
     fleet: Annotated[Path, typer.Option(envvar="LIJIA_FLEET_FILE")] = DEFAULT_FLEET,
@@ -76,6 +87,10 @@ def up(
             "the broker takes it"
         ),
     ] = "1",
+    seed: Annotated[
+        int | None, typer.Option(help="the street's seed (default: the fleet file's)")
+    ] = None,
+    start: Annotated[str, typer.Option(help=f"{START_HELP}. Default: demo")] = "demo",
     devices: DevicesOption = None,
     var: Annotated[Path, typer.Option(help="folder for the database, logs, credentials")] = Path(
         "var"
@@ -90,6 +105,13 @@ def up(
         pace = parse_speed(speed)
     except ValueError:
         raise typer.BadParameter("a positive number or 'max'", param_hint="--speed") from None
+    try:
+        sim_args = devices_args(speed, seed, start)
+    except ValueError:
+        raise typer.BadParameter(
+            "now, demo, a time of day (07:30) or an ISO date or date-time", param_hint="--start"
+        ) from None
+    real_clock = sim_args[-1] == "now"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     var = var.resolve()
@@ -123,8 +145,14 @@ def up(
         "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
-        # An accelerated street runs device clocks ahead on purpose: no refusal, no flag.
-        **({"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"} if pace != 1 else {}),
+        # An accelerated street, or one started at another time (the demo's morning), runs
+        # device clocks off the wall clock on purpose: no refusal, no flag (while the backend
+        # measures skew against the wall clock).
+        **(
+            {"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"}
+            if pace != 1 or not real_clock
+            else {}
+        ),
     }
     # Backend and simulator load the same street (load_fleet(file, size)).
     env.pop(FLEET_SIZE_ENV, None)
@@ -149,7 +177,7 @@ def up(
     try:
         backend = spawn("backend", [sys.executable, "-m", "backend"])
         _wait_http(f"http://127.0.0.1:{api_port}/health", backend)
-        spawn("devices", [sys.executable, "-m", "devices", "run", "--speed", speed])
+        spawn("devices", [sys.executable, "-m", "devices", "run", *sim_args])
         if console:
             ui = spawn(
                 "console",

@@ -20,13 +20,13 @@ from adapters import credentials
 from adapters.fleet import FLEET_SIZE_ENV, load_fleet
 from backend.config import get_settings
 from contracts.catalogue import get_kind
+from contracts.clock import parse_speed
 from contracts.envelope import Command
 from contracts.fleet import Fleet
 from contracts.validation import validate_data
 from contracts.vocabulary import STREET_TZ
 from devices.__main__ import app as devices_cli
-from devices.__main__ import parse_start
-from devices.clock import SimClock, parse_speed
+from devices.clock import SimClock, parse_start
 from devices.kinds.gate import CHINA, GateBehaviour
 from devices.population import Population
 from devices.runner import device_rng
