@@ -102,7 +102,7 @@ def up(
 ) -> None:
     """Start broker, backend, devices and console; print their addresses; Ctrl-C stops all."""
     try:
-        pace = parse_speed(speed)
+        parse_speed(speed)
     except ValueError:
         raise typer.BadParameter("a positive number or 'max'", param_hint="--speed") from None
     try:
@@ -111,7 +111,6 @@ def up(
         raise typer.BadParameter(
             "now, demo, a time of day (07:30) or an ISO date or date-time", param_hint="--start"
         ) from None
-    real_clock = sim_args[-1] == "now"
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     var = var.resolve()
@@ -145,14 +144,6 @@ def up(
         "LIJIA_CORS_ORIGINS": json.dumps([f"http://localhost:{ui_port}"]),
         "LIJIA_API_URL": f"http://127.0.0.1:{api_port}",
         "LIJIA_API_KEY": api_key,
-        # An accelerated street, or one started at another time (the demo's morning), runs
-        # device clocks off the wall clock on purpose: no refusal, no flag (while the backend
-        # measures skew against the wall clock).
-        **(
-            {"LIJIA_MAX_CLOCK_SKEW_S": "0", "LIJIA_CLOCK_SKEW_FLAG_S": "0"}
-            if pace != 1 or not real_clock
-            else {}
-        ),
     }
     # Backend and simulator load the same street (load_fleet(file, size)).
     env.pop(FLEET_SIZE_ENV, None)
