@@ -25,6 +25,7 @@ from adapters.api_types import (
     ShippedScenario,
     TelemetryPoint,
 )
+from contracts.clock import ClockAction, ClockView
 
 KEY_HEADER = "X-API-Key"
 DEFAULT_TIMEOUT_S = 10.0
@@ -328,6 +329,17 @@ class ApiClient:
 
     def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
         return cast(list[DeadLetter], self.get("/dead-letters", limit=limit))
+
+    # -- the street's clock --------------------------------------------------------------------
+    def clock(self) -> ClockView:
+        """GET /clock: the street's time, speed and the simulators announcing it."""
+        return ClockView.model_validate(self.get("/clock"))
+
+    def set_clock(self, action: ClockAction) -> dict[str, Any]:
+        """POST /clock (an operate key): `{"clock": ClockView, "acks": [...]}`; ApiRefused 409
+        with the reason when the clock cannot do it now, 504 when no simulator answered."""
+        body = action.model_dump(mode="json", exclude_none=True)
+        return cast(dict[str, Any], self.post("/clock", body))
 
     # -- drills (scenario runs in the backend) ------------------------------------------------
     def scenarios(self) -> list[ShippedScenario]:
