@@ -65,7 +65,7 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Street seconds per wall second; max: as fast as the broker takes the messages.",
         "每真实秒对应的街道秒数；最高速：按消息代理的承受能力尽快运行。",
     ),
-    "clock.jump_at": ("Jump to (street time)", "快进至（街道时间）"),
+    "clock.jump_at": ("Jump to", "快进至"),
     "clock.jump_help": (
         "The next time the street's clock shows this time: today's if still ahead, else "
         "tomorrow's. The skipped time is simulated but nothing from it is published.",
