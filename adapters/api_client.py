@@ -17,6 +17,7 @@ import httpx
 from adapters.api_types import (
     AlarmRow,
     AlarmWithNotes,
+    ClockChanged,
     CommandRow,
     DeadLetter,
     DevicesPage,
@@ -317,6 +318,18 @@ class ApiClient:
             body["command_id"] = command_id
         return cast(CommandRow, self.post(f"/devices/{device_id}/commands", body))
 
+    # -- the street's clock --------------------------------------------------------------------
+    def clock(self) -> ClockView:
+        """GET /clock: the street's time (a simulator's clock; wall time when none runs)."""
+        return ClockView.model_validate(self.get("/clock"))
+
+    def set_clock(self, action: ClockAction) -> ClockChanged:
+        """POST /clock (an operate key): pause, resume, speed or jump, once every running
+        simulator has applied it. ApiRefused with status 409 (refused; `detail` says why, e.g.
+        no simulator runs) or 504 (a simulator did not answer in time)."""
+        body = action.model_dump(mode="json", exclude_none=True)
+        return ClockChanged.model_validate(self.post("/clock", body))
+
     # -- the street's figures and the pipeline's health ---------------------------------------
     def stats(self) -> dict[str, Any]:
         return cast(dict[str, Any], self.get("/stats"))
@@ -329,17 +342,6 @@ class ApiClient:
 
     def dead_letters(self, *, limit: int | None = None) -> list[DeadLetter]:
         return cast(list[DeadLetter], self.get("/dead-letters", limit=limit))
-
-    # -- the street's clock --------------------------------------------------------------------
-    def clock(self) -> ClockView:
-        """GET /clock: the street's time, speed and the simulators announcing it."""
-        return ClockView.model_validate(self.get("/clock"))
-
-    def set_clock(self, action: ClockAction) -> dict[str, Any]:
-        """POST /clock (an operate key): `{"clock": ClockView, "acks": [...]}`; ApiRefused 409
-        with the reason when the clock cannot do it now, 504 when no simulator answered."""
-        body = action.model_dump(mode="json", exclude_none=True)
-        return cast(dict[str, Any], self.post("/clock", body))
 
     # -- drills (scenario runs in the backend) ------------------------------------------------
     def scenarios(self) -> list[ShippedScenario]:

@@ -1,12 +1,17 @@
 """The shapes of the backend API's answers that the clients read (the API sends more: see /docs).
 
 Times are ISO 8601 strings, as on the wire. Wide payloads (a device's twin, stats, quality, health,
-a drill run) stay `dict[str, Any]` in the client's signatures.
+a drill run) stay `dict[str, Any]` in the client's signatures. The street's clock is read into
+the contract's own models (contracts/clock.py), validated.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
+
+from pydantic import BaseModel
+
+from contracts.clock import ClockAck, ClockView
 
 
 class AlarmRow(TypedDict):
@@ -49,8 +54,9 @@ class CommandRow(TypedDict):
     params: dict[str, Any]
     status: str
     reason: str | None
-    created_at: str
-    updated_at: str
+    created_at: str  # street time
+    updated_at: str  # street time
+    deliver_by: NotRequired[str | None]  # wall time: the delivery timeout
 
 
 class EventsPage(TypedDict):
@@ -91,3 +97,10 @@ class ShippedScenario(TypedDict):
     steps: int
     expectations: list[str]
     scenario: dict[str, Any]
+
+
+class ClockChanged(BaseModel):
+    """`POST /clock` applied: the clock as the backend follows it then, each simulator's ack."""
+
+    clock: ClockView
+    acks: list[ClockAck]

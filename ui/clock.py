@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time as monotonic_time
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 
 import streamlit as st
 
@@ -120,11 +119,10 @@ def clock_header() -> None:
 def _apply(action: ClockAction) -> None:
     """POST /clock; its outcome is shown by the run that follows (a notice or the reason)."""
     try:
-        answer: dict[str, Any] = call(lambda api: api.set_clock(action))
+        view = call(lambda api: api.set_clock(action)).clock
     except ApiError as exc:
         st.session_state[OUTCOME_KEY] = ("error", str(exc))
         return
-    view = ClockView.model_validate(answer["clock"])
     st.session_state[VIEW_KEY] = (view, monotonic_time.monotonic())
     st.session_state[OUTCOME_KEY] = ("ok", t("clock.done", clock=clock_line(view, view.now)))
 
