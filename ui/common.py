@@ -1,5 +1,5 @@
-"""Small helpers shared by the pages: times in Chongqing, labels from the contract, states,
-filters."""
+"""Small helpers shared by the pages: times in Chongqing (now: the street's time), labels from
+the contract, states, filters."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from contracts.vocabulary import (
     Availability,
     Severity,
 )
+from ui.clock import street_now
 from ui.forms import resolve
 from ui.i18n import STRINGS, lang, t
 
@@ -53,7 +54,7 @@ def fmt_time(value: str | datetime | None) -> str:
 
 
 def fmt_clock(value: str | datetime | None) -> str:
-    """Short: the time of day for today, the date and time before."""
+    """Short: the time of day for the street's today, the date and time before."""
     when = local(value)
     if when is None:
         return ""
@@ -63,7 +64,8 @@ def fmt_clock(value: str | datetime | None) -> str:
 
 
 def now_local() -> datetime:
-    return datetime.now(STREET_TZ)
+    """The street's time now in Chongqing (ui/clock.py): every page's "now" and "today"."""
+    return street_now().astimezone(STREET_TZ)
 
 
 # -- the contract -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import streamlit as st
 # Streamlit runs this file as a script; make the repository's packages importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ui.clock import clock_controls, clock_header
 from ui.i18n import DEFAULT, LANGUAGES, STRINGS, t
 
 st.set_page_config(page_title=STRINGS["app.title"].joined(), page_icon="🏙️", layout="wide")
@@ -30,6 +31,11 @@ with st.sidebar:
         key="operator",
         help=t("app.operator_help"),
     )
+
+# Every page's header: the street's date, time and speed (read before the controls use it).
+clock_header()
+with st.sidebar:
+    clock_controls()
 
 pages = [
     st.Page("app_pages/overview.py", title=t("nav.overview"), icon="🗺️", default=True),

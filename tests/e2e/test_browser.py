@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,20 @@ import httpx
 import pytest
 
 from adapters.credentials import Credentials
+from contracts.alarms import EventRule
+from contracts.catalogue import get_kind
+from contracts.vocabulary import STREET_TZ
 from stack.broker import BrokerProcess
 from stack.ports import free_port
-from stack.processes import API_KEY, ROOT, BackendProcess, devices_command, stop_child, wait_until
+from stack.processes import (
+    API_KEY,
+    ROOT,
+    BackendProcess,
+    Simulator,
+    devices_command,
+    stop_child,
+    wait_until,
+)
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
@@ -41,7 +53,18 @@ DOCS_SHOTS = ROOT / "docs" / "screenshots"
 VIEWPORT = {"width": 1440, "height": 1000}
 WAIT_MS = 30_000
 OPERATOR = "Wang Fang"
-FLEET_SPEED = "20"  # simulated seconds per real second: a lively street within the test
+FLEET_SPEED = "60"  # simulated seconds per real second: a lively street within the test
+FEW_STREET_S = timedelta(seconds=5)
+
+
+def _tailgating_quiet() -> timedelta:
+    """The tailgating rule's quiet period (contracts/kinds/gate.py: clear_after_s)."""
+    [rule] = [r for r in get_kind("gate").alarms if r.rule == "tailgating"]
+    assert isinstance(rule, EventRule) and rule.clear_after_s
+    return timedelta(seconds=rule.clear_after_s)
+
+
+TAILGATING_QUIET = _tailgating_quiet()
 
 
 @pytest.fixture
@@ -106,6 +129,11 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def street_time(backend: BackendProcess) -> datetime:
+    """GET /clock: the street's time now."""
+    return datetime.fromisoformat(backend.get("/clock")["now"])
 
 
 def settle(page: Any) -> None:
@@ -218,30 +246,21 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
 
     # Inject: one click stages tailgating at the first gate; the result follows it back.
     go(page, "Inject", "Inject an event")
+    before = street_time(backend)
     page.locator(".st-key-inc-tailgating-go button").click()
     expect(page.get_by_text("Stored by the backend")).to_be_visible()
     raised = page.get_by_text(re.compile(r"(Alarm raised|Counted on the open alarm): Tailgating"))
     expect(raised).to_be_visible()
+    after = street_time(backend)
     published = page.get_by_text(re.compile(r"^Published as event ")).inner_text()
     event_id = published.removeprefix("Published as event ").split()[0]
     event = backend.get(f"/events/{event_id}")
     assert event["injected"] is True and event["type"] == "tailgating"
     device_id = event["device_id"]
+    # The backend stamps it with the street's time (the console sends no ts).
+    ts = datetime.fromisoformat(event["ts"])
+    assert before - FEW_STREET_S <= ts <= after + FEW_STREET_S, (before, ts, after)
     screenshot(page, "inject")
-
-    # Events: the injected event in the live feed, and in the CSV download.
-    go(page, "Events", "Events")
-    choose(page, "events-injected", "Injected only")
-    # The grid draws on a canvas; its cells are mirrored in an off-screen table for screen readers.
-    feed = page.get_by_test_id("stDataFrame")
-    expect(feed.get_by_text("tailgating", exact=True).first).to_be_attached()
-    expect(feed.get_by_text("extra_people=2", exact=True).first).to_be_attached()
-    csv = download(page, "Download CSV").read_text()
-    assert event_id in csv and csv.startswith("event_id,device_id,kind,type")
-    choose(page, "events-injected", "All")
-    expect(feed.get_by_text("entry-granted", exact=True).first).to_be_attached()
-    expect(page.get_by_text(re.compile("refreshes every"))).to_be_visible()
-    screenshot(page, "events")
 
     # Alarms: the tailgating alarm, acknowledged with a comment under the operator's name.
     alarm = next(
@@ -257,6 +276,29 @@ def test_tailgating_from_inject_to_feed_to_acknowledged_alarm(
     assert acked["notes"][-1]["text"] == "guard on the way"
     expect(page.locator(f".st-key-alarms-{alarm['id']}-acknowledge button")).to_be_disabled()
     screenshot(page, "alarms")
+    # The rule clears a tailgating alarm after TAILGATING_QUIET street seconds without a new
+    # occurrence (contracts/kinds/gate.py), judged by street time: the gate's next messages,
+    # stamped minutes later in street time, do not end it. It stays open while the street is
+    # short of the quiet period (by a margin for the gate's next message).
+    while street_time(backend) < ts + TAILGATING_QUIET - FEW_STREET_S * 6:
+        assert backend.get(f"/alarms/{alarm['id']}")["status"] != "cleared"
+
+    # Events: the injected event in the device's live feed (sorted by street time, it is among
+    # the newest), among the injected ones, and in the CSV download.
+    go(page, "Events", "Events")
+    choose(page, "events-device", device_id)
+    # The grid draws on a canvas; its cells are mirrored in an off-screen table for screen readers.
+    feed = page.get_by_test_id("stDataFrame")
+    expect(feed.get_by_text("extra_people=2", exact=True).first).to_be_attached()
+    choose(page, "events-injected", "Injected only")
+    expect(feed.get_by_text("tailgating", exact=True).first).to_be_attached()
+    expect(feed.get_by_text("extra_people=2", exact=True).first).to_be_attached()
+    csv = download(page, "Download CSV").read_text()
+    assert event_id in csv and csv.startswith("event_id,device_id,kind,type")
+    choose(page, "events-injected", "All")
+    expect(feed.get_by_text("entry-granted", exact=True).first).to_be_attached()
+    expect(page.get_by_text(re.compile("refreshes every"))).to_be_visible()
+    screenshot(page, "events")
 
     # Devices: the gate's twin and telemetry charts.
     go(page, "Devices", "Devices")
@@ -322,3 +364,48 @@ def test_shipped_scenario_started_from_the_inject_page_passes(
     context.close()
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy(SHOTS / "scenario-run.png", DOCS_SHOTS / "scenario-run.png")
+
+
+def test_street_clock_in_the_header_and_pause_from_the_sidebar(
+    broker: BrokerProcess,
+    creds_dir: Path,
+    backend: BackendProcess,
+    console: str,
+    browser: Any,
+    tmp_path: Path,
+) -> None:
+    """Every page's header shows the street's clock of a simulator at 60x; the sidebar's pause
+    stops it (the header says so, GET /clock too) and resume starts it again."""
+    from playwright.sync_api import expect
+
+    sim = Simulator(
+        broker.port, creds_dir, tmp_path / "sim.log",
+        "--speed", "60", "--start", "2026-11-20T07:00", "--only", "gate-north",
+    )  # fmt: skip
+    try:
+        wait_until(lambda: backend.get("/clock")["source"] == "simulator", timeout=60)
+        expect.set_options(timeout=WAIT_MS)
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(console)
+        clock = page.locator(".st-key-clock-header")
+        expect(clock).to_contain_text(re.compile(r"Street time Fri 2026-11-2\d \d\d:\d\d · 60×"))
+        go(page, "Events", "Events")
+        expect(clock).to_contain_text("60×")
+
+        page.locator(".st-key-clock-pause button").click()
+        expect(clock).to_contain_text("⏸ paused")
+        paused = backend.get("/clock")
+        assert paused["paused"] is True
+        stamp = datetime.fromisoformat(paused["now"]).astimezone(STREET_TZ)
+        expect(clock).to_contain_text(f"{stamp:%Y-%m-%d %H:%M}")
+        expect(page.locator(".st-key-clock-pause button")).to_contain_text("Resume")
+        screenshot(page, "street-clock-paused")
+
+        page.locator(".st-key-clock-pause button").click()
+        expect(clock).to_contain_text("60×")
+        assert backend.get("/clock")["paused"] is False
+        context.close()
+    finally:
+        sim.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -11,6 +11,7 @@ import streamlit as st
 from adapters.api_types import TelemetryPoint
 from ui.api import ApiError, call
 from ui.charts import telemetry_chart
+from ui.clock import street_now
 from ui.commands import command_progress
 from ui.common import (
     ALL,
@@ -130,7 +131,7 @@ def telemetry(device: dict[str, Any]) -> None:
         key="devices.bucket",
         help=t("devices.bucket_help"),
     )
-    since = datetime.now(UTC) - WINDOWS[bucket or "minute"]
+    since = street_now() - WINDOWS[bucket or "minute"]
     cols = st.columns(2)
     for i, field in enumerate(chosen):
         points = [

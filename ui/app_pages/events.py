@@ -10,6 +10,7 @@ import streamlit as st
 
 from contracts.vocabulary import STREET_TZ
 from ui.api import ApiError, call, call_or_show_error
+from ui.clock import street_now
 from ui.common import (
     ALL,
     device_name,
@@ -38,13 +39,14 @@ st.caption(t("events.caption"))
 
 
 def since(range_key: str) -> datetime | None:
-    """The start of the range in UTC (device time), computed at each refresh."""
+    """The start of the range in UTC, back from the street's now (device time), computed at
+    each refresh."""
     if range_key == "all":
         return None
     if range_key == "today":
         start = datetime.combine(now_local().date(), time(0), STREET_TZ)
         return start.astimezone(UTC)
-    return datetime.now(UTC) - (RANGES[range_key] or timedelta())
+    return street_now() - (RANGES[range_key] or timedelta())
 
 
 def filters(devices: list[dict[str, Any]]) -> dict[str, Any]:
