@@ -103,7 +103,9 @@ SPEC = KindSpec(
             window_s=120,
             where={"reason": ("unknown-face", "low-confidence", "blocklisted")},
         ),
-        EventRule("tailgating", Severity.MAJOR, Text("Tailgating", "尾随进入"), clear_after_s=600),
+        # Half an hour without another one: time for a guard to walk over, look and report
+        # (and, at 60x, half a wall-minute for an operator to see it on the console).
+        EventRule("tailgating", Severity.MAJOR, Text("Tailgating", "尾随进入"), clear_after_s=1800),
         EventRule(
             "door-held-open",
             Severity.MINOR,

@@ -173,10 +173,10 @@ def test_an_injected_tailgating_is_on_street_time_first_in_the_feed_and_stays_ac
     assert alarm["status"] == "active" and ts(alarm["raised_at"]) == ts(event["ts"])
     notes = backend.get(f"/alarms/{alarm['id']}")["notes"]
     assert before <= ts(notes[0]["at"]) <= ts(clock(backend)["now"])  # noted on street time
-    # What clears it is the rule's quiet period (gate `tailgating`: clear_after_s=600 street
+    # What clears it is the rule's quiet period (gate `tailgating`: clear_after_s=1800 street
     # seconds, contracts/kinds/gate.py), measured on the gate's own street time: no gate message
-    # comes here, and at 60x those 600 street seconds take 10 wall seconds after the injection
-    # anyway. So for 10 wall seconds from just before it was injected it stays active.
+    # comes here, and at 60x those 1,800 street seconds take 30 wall seconds anyway. So for 10
+    # wall seconds from just before it was injected it stays active.
     while time.monotonic() < started + 10:
         (seen,) = _alarms(backend, "gate-north", "tailgating")
         assert seen["status"] == "active", seen
