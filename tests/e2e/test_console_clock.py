@@ -6,7 +6,7 @@ speed, the sidebar its seed and start and the controls (pause, resume, speed, ju
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +214,11 @@ def test_overview_today_moves_to_the_new_street_day_at_max_over_midnight(
     )
     try:
         wait_until(lambda: backend.get("/clock")["day"] == "2026-11-21", timeout=90)
+        # The statistics' "today" is the street's (weeks before the wall calendar): the day the
+        # clock shows, or the next one if the street has crossed another midnight meanwhile.
+        clock_day = date.fromisoformat(backend.get("/clock")["day"])
+        stats_day = date.fromisoformat(backend.get("/stats")["day"])
+        assert (stats_day - clock_day).days in (0, 1) and clock_day >= date(2026, 11, 21)
         at = app()
         assert "Today on the street · 2026-11-21" in [s.value for s in at.subheader]
         assert header(at).startswith("🕒 Street time **Sat 2026-11-2")
