@@ -86,7 +86,7 @@ SCRIPTS = [
             ev(2, "entry-granted", method="qr", duration_ms=4500),
             ev(10, "tailgating", extra_people=1),
         ],
-        [tele(700, **GATE_T)],
+        [tele(1900, **GATE_T)],  # past the rule's 1,800 quiet seconds (contracts/kinds/gate.py)
         {"people_in": 3},
         {"entries": 3, "entries-within-3s": 2},
     ),
