@@ -212,7 +212,10 @@ def test_two_days_of_the_street_stored_with_their_shape(
     borrowed = hourly(weekday, "book-house", "borrowed")
     assert per_hour(borrowed, range(16, 21)) > 2 * per_hour(borrowed, range(7, 12)), borrowed
     tracks = hourly(weekday, "stereo", "tracks")
-    assert per_hour(tracks, range(18, 22)) > 4 * per_hour(tracks, range(9, 15)), tracks
+    # Tracks come in sessions (one session plays many), so the hours are lumpy: over 37
+    # consecutive weeks of this test's Monday the evening/daytime ratio ran from 1.3 to 6.1
+    # (each week's street day has its own random streams, devices/street.py).
+    assert per_hour(tracks, range(18, 22)) > per_hour(tracks, range(9, 15)), tracks
     # Schools: Monday only.
     assert sum(hourly(weekend, "school", "arrivals").values()) == 0
     assert sum(hourly(weekday, "school", "arrivals").values()) > 300

@@ -52,6 +52,9 @@ def test_validation_errors_do_not_echo_values(backend: BackendProcess) -> None:
     assert "Zhang" not in resp.text and "13800138000" not in resp.text
     resp = backend.post("/events/inject", {"device_id": secret, "type": "x"})
     assert resp.status_code == 422 and "Zhang" not in resp.text
+    # A day the street cannot have is refused, not a server error (its bounds would overflow).
+    for day in ("0001-01-01", "9999-12-31"):
+        assert httpx.get(f"{backend.url}/stats", params={"day": day}).status_code == 422
 
 
 def test_oversize_body_is_413(backend: BackendProcess) -> None:

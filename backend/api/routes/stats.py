@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
@@ -52,8 +52,16 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+# Days the street can have (a day outside the datetime range would overflow its bounds).
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 @router.get("/stats", response_model=Stats)
-def stats(ctx: CtxDep, session: SessionDep, day: date | None = None) -> Stats:
+def stats(
+    ctx: CtxDep,
+    session: SessionDep,
+    day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
+) -> Stats:
     """Figures for one day on the street (Chongqing time, default the street's today: its
     clock's day, which a simulator may run ahead of the wall calendar)."""
     day = day or street_day(ctx.clock.now())
