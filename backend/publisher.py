@@ -32,6 +32,7 @@ class Publisher:
         self._connections = 0
         # Its own client id: reusing the ingest id would kick the ingest session off the broker.
         self.connected = threading.Event()
+        self._barrier_mid: int | None = None  # the SUBSCRIBE after which the clock is known
         self.client = make_client(
             settings,
             f"lijia-backend-out-{uuid.uuid4().hex[:8]}",
@@ -58,10 +59,13 @@ class Publisher:
             # A clean session each time: subscribe again (the retained announcements follow).
             self.clock.connected(first=self._connections == 0)
             self.client.subscribe([(topic, 1) for topic in self.clock.topics()])
+            # A second SUBSCRIBE as a barrier: the broker sends the first one's retained
+            # announcements before it answers this one, so at its SUBACK they have been read.
+            _, self._barrier_mid = self.client.subscribe(self.clock.topics()[-1], 1)
         self._connections += 1
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
-        if self.clock is not None:
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, _codes: Any, _p: Any) -> None:
+        if self.clock is not None and mid == self._barrier_mid:
             self.clock.subscribed()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:

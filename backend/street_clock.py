@@ -121,7 +121,12 @@ class StreetClock:
         """The street instant since which street time has run without a break (a jump, a
         simulator appearing or going); None if it never broke. Silence and offline-too-long are
         only judged over continuous time: a jump skips hours in which devices published
-        nothing, by design (contracts/clock.py)."""
+        nothing, by design (contracts/clock.py). At "max" (and during a jump) street time moves
+        only with each announcement, hours at a time, so a device's `last_seen` lags by design:
+        nothing is judged then (street now is returned) and leaving "max" is a break."""
+        state = self.state()
+        if state is not None and (state.max_speed or state.jumping_to is not None):
+            return street_now(state, self._wall())
         with self._cond:
             return self._continuous_since
 
@@ -131,6 +136,7 @@ class StreetClock:
 
     # -- following (paho's network thread: never raises) -----------------------------------
     def topics(self) -> list[str]:
+        """What to subscribe to; the last one has no retained messages (a barrier's topic)."""
         return [CLOCK_FILTER, CLOCK_ACK_TOPIC]
 
     def connected(self, first: bool) -> None:
@@ -144,7 +150,8 @@ class StreetClock:
                 self._unconfirmed = set(self._states)
 
     def subscribed(self) -> None:
-        """The broker acknowledged our subscription: its retained announcements follow."""
+        """The broker has sent the retained announcements of our subscription (the SUBACK of a
+        later SUBSCRIBE came after them)."""
         self.ready.set()
         if self._unconfirmed:
             timer = threading.Timer(RECONFIRM_S, self._drop_unconfirmed)
@@ -220,9 +227,13 @@ class StreetClock:
         if state is None:
             raise ClockControlFailed(409, NO_SIMULATOR)
         try:
-            check(action, state, street_now(state, self._wall()))
+            target = check(action, state, street_now(state, self._wall()))
         except ClockRefused as exc:
             raise ClockControlFailed(409, str(exc)) from None
+        if target is not None:
+            # "The next 07:30" is resolved once, here: every simulator jumps to the same instant,
+            # the one checked above, whatever its own clock says when the control arrives.
+            action = ClockAction(action="jump", to=target)
         publish = publish or self._publish
         if publish is None:
             raise ClockControlFailed(503, "the backend has no session to the broker")
@@ -269,5 +280,7 @@ def _broken(before: ClockState | None, after: ClockState | None, wall: datetime)
     if before is not None and before.jumping_to is not None:
         return after is None or after.jumping_to is None
     if before is not None and before.max_speed and after is not None:
-        return False  # at "max" each announcement moves the street on: progress, not a break
+        # At "max" each announcement moves the street on: progress, not a break; leaving "max"
+        # is one (what was stamped at max lags the street by up to an announcement's interval).
+        return not after.max_speed
     return abs(street_now(after, wall) - street_now(before, wall)) > _CONTINUITY_SLACK

@@ -5,7 +5,7 @@ told apart from a backlog."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -24,6 +24,7 @@ from contracts.clock import (
     clock_topic,
 )
 from contracts.validation import ContractError
+from contracts.vocabulary import STREET_TZ
 from tests.unit.test_ingest_plan import GATE, RULES, message
 
 WALL = datetime(2026, 5, 4, 2, 0, tzinfo=UTC)  # 10:00 in Chongqing
@@ -156,6 +157,25 @@ def test_control_waits_for_every_simulators_ack_or_times_out() -> None:
     assert caught.value.status == 409 and "busy" in caught.value.reason
 
 
+def test_a_jump_to_a_time_of_day_is_resolved_once_by_the_backend() -> None:
+    clock = StreetClock(Wall())
+    announce(clock, state("sim-a"), "sim-a")
+    sent: list[ClockControl] = []
+
+    def answers(_topic: str, payload: bytes) -> None:
+        control = ClockControl.model_validate_json(payload)
+        sent.append(control)
+        ack = ClockAck(id=control.id, simulator="sim-a", ok=True, clock=state(seq=2))
+        clock.on_message(CLOCK_ACK_TOPIC, ack.model_dump_json().encode())
+
+    clock.control(ClockAction(action="jump", at=time(7, 30)), answers, timeout=5)
+    # Every simulator gets the same instant: the next 07:30 after the street's now (STREET).
+    [control] = sent
+    assert control.do.at is None and control.do.to is not None
+    assert control.do.to > STREET and control.do.to - STREET <= timedelta(days=1)
+    assert control.do.to.astimezone(STREET_TZ).time() == time(7, 30)
+
+
 # -- ingest on street time -------------------------------------------------------------------
 def at_street(item: Incoming, clock: ClockState | None) -> Incoming:
     return dataclasses.replace(item, clock=clock)
@@ -225,7 +245,11 @@ def test_a_simulator_on_wall_time_does_not_break_continuity() -> None:
     announce(clock, state(seq=2, street=WALL, speed="max"))
     wall.now += timedelta(seconds=1)
     announce(clock, state(seq=3, wall=wall.now, street=WALL + timedelta(hours=2), speed="max"))
-    assert clock.continuous_since() is None  # at "max" the street moves on by announcements
+    # At "max" the street moves on by announcements, hours at a time: silence is not judged.
+    assert clock.continuous_since() == WALL + timedelta(hours=2)
+    announce(clock, state(seq=4, wall=wall.now, street=WALL + timedelta(hours=2), speed=60.0))
+    # Leaving "max" is a break: what was stamped at max lags; continuity starts again here.
+    assert clock.continuous_since() == WALL + timedelta(hours=2)
 
 
 def test_after_a_reconnect_states_stay_until_the_retained_ones_had_time_to_come() -> None:
