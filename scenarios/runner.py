@@ -80,6 +80,9 @@ class Run:
     alarm_snapshot: dict[tuple[str, str], dict[int, AlarmSeen]] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # This run paused the street's clock (and has not resumed it): a street-time wait would
+    # never end, and the run resumes it when it ends.
+    paused_clock: bool = False
     link: SimulatorLink | None = None  # opened by the first drill step
     # Set by stop(): ends the timeline's waits at once. `_halt` ends the expectation watcher
     # (also set when a step fails, which is not an operator's stop).
@@ -232,11 +235,24 @@ class Run:
             if self._stop_requested.wait(POLL_S):
                 return
             view, _ = self.timeline.view(fresh=True)
+        self.paused_clock = view.paused
         self.sink(ClockSet(action.action, view.now, speed_label(view.speed), view.paused))
+
+    def _resume_clock(self) -> None:
+        try:
+            self.timeline.update(self.street.set_clock(ClockAction(action="resume")))
+            self.paused_clock = False
+        except ScenarioError as exc:
+            self.errors.append(f"could not resume the street's clock it paused: {exc}")
 
     def _wait(self, start: Moment, seconds: float, clock: ClockName) -> bool:
         """Wait until `seconds` on `clock` have passed since `start`; False if stopped first.
         Waiting on the stop event rather than sleeping: a stop ends the wait at once."""
+        if clock == "street" and self.paused_clock:
+            raise ScenarioError(
+                "the scenario paused the street's clock, so a wait in street time would never "
+                "end: resume it first, or mark the step `clock: wall`"
+            )
         while (pause := self.timeline.pause_s(start, seconds, clock)) > 0:
             if self._stop_requested.wait(pause):
                 return False
@@ -289,6 +305,8 @@ class Run:
             self.sink(StepFailed(f"{type(exc).__name__}: {exc}"))
         finally:
             timeline_done.set()
+            if self.paused_clock:  # a drill leaves the street's clock running, as it found it
+                self._resume_clock()
         if self.errors:
             self._halt.set()
         if self.stopped:

@@ -316,6 +316,25 @@ def test_clock_steps_set_the_speed_pause_and_resume_and_a_refusal_fails_the_step
     assert run.errors == [failed.error] and not run.ok
 
 
+def test_a_run_that_paused_the_clock_refuses_street_waits_and_resumes_it_at_its_end() -> None:
+    street = ClockedStreet(state(wall=datetime.now(UTC), speed=3600.0))
+    run, events = _run(
+        street,
+        {
+            "steps": [
+                {"clock": {"action": "pause"}},
+                {"id": "frozen", "wait": 5},  # street seconds: they would never pass
+                {"id": "never", "wait": 0},
+            ],
+        },
+    )
+    (failed,) = [e for e in events if isinstance(e, StepFailed)]
+    assert "paused the street's clock" in failed.error and "clock: wall" in failed.error
+    assert "never" not in run.step_times and not run.ok
+    # The drill leaves the clock as it found it: running.
+    assert street.state.paused is False and run.paused_clock is False
+
+
 def test_a_jump_step_ends_once_the_street_has_arrived() -> None:
     street = ClockedStreet(state(wall=datetime.now(UTC), speed=1.0))
     run, events = _run(
