@@ -135,6 +135,9 @@ class ClockAction(WireModel):
       e.g. 07:30: today's if still ahead, else tomorrow's). The skipped time is simulated (every
       device's state and random streams live through it) but nothing from it is published, so
       the street after the jump is the one that would have been, whenever the jump was asked.
+      The skipped emissions use their sequence numbers, and a device that skipped some begins
+      a new `boot` after the jump: the same (device, seq) is the same event in every run, and
+      the numbers it used without publishing are no gap (gaps are counted per boot).
     Refused at "max" (pause, resume, jump), and by the backend when no simulator runs."""
 
     action: ClockVerb

@@ -271,7 +271,10 @@ class SimulatorControl:
             self._later(session, "load", do, back_to_normal)
 
     def _emit(self, index: int, session: DeviceSession, emissions: list[Any]) -> None:
-        if not self.runner.silent:  # a jump drops what the skipped span would publish
+        if self.runner.silent:  # a jump drops what the skipped span would publish
+            for _ in emissions:
+                session.skip()
+        else:
             now = session.now()
             for emission in emissions:
                 session.emit(emission, now)

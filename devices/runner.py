@@ -258,7 +258,8 @@ class FleetRunner:
                 if timer:
                     self._fire_timer()
                 elif self.silent:
-                    self.street.step()  # dropped: nothing published, no sequence number used
+                    for i, _ts, _emission in self.street.step():
+                        self.sessions[i].skip()  # not published; its sequence number is used
                 else:
                     for i, ts, emission in self.street.step():
                         self.sessions[i].emit(emission, ts)
@@ -267,6 +268,8 @@ class FleetRunner:
         finally:
             self.silent = False
         self.jumping_to = None
+        for session in self.sessions:
+            session.after_skip()
         self.clock.jump(target)
         if not self.jump_paused:
             self.clock.resume()

@@ -82,6 +82,7 @@ class DeviceSession:
         self.seq = 0
         # A new boot id per process start: the backend tracks seq per (device, boot).
         self.boot = new_id()[:12]
+        self.skipped = False  # a jump skipped some of its emissions (see `skip`)
         self.online = False
         self.closing = False
         self.settled = False
@@ -289,6 +290,20 @@ class DeviceSession:
         )
         self.seq += 1
         return env
+
+    def skip(self) -> None:
+        """An emission a clock jump skips (contracts/clock.py): not published, but it uses its
+        sequence number, so the same (device, seq) is the same event whenever the jump was
+        asked (the street's emissions do not depend on it)."""
+        self.seq += 1
+        self.skipped = True
+
+    def after_skip(self) -> None:
+        """After a jump: a device that skipped emissions starts a new boot, so the numbers it
+        used without publishing are no gap (loss is counted per boot, backend/quality.py)."""
+        if self.skipped:
+            self.boot = new_id()[:12]
+            self.skipped = False
 
     def emit(self, emission: Emission, ts: datetime) -> Envelope:
         net = self.net

@@ -166,6 +166,21 @@ def test_injections_skew_and_pause_follow_the_street_clock_at_60x(
     wait_until(lambda: newest_stored() > paused.now + skewed_ahead, 30)
     assert not clock(backend).paused
 
+    # A jump to the next 07:30 from the API: the street arrives there, the skipped hours are
+    # not published, and no device shows a sequence gap (each began a new boot after it).
+    resp = backend.post("/clock", {"action": "jump", "at": "07:30"})
+    assert resp.status_code == 200, resp.text
+    wait_until(lambda: clock(backend).jumping_to is None, 60)
+    target = datetime.fromisoformat(START).replace(hour=7, minute=30) + timedelta(days=1)
+    assert clock(backend).now >= target
+    asked = ClockView.model_validate(resp.json()["clock"]).now  # street time stood meanwhile
+    skipped = backend.get(
+        "/events", since=(asked + skewed_ahead).isoformat(), until=target.isoformat(), limit=5
+    )["data"]
+    assert skipped == [], skipped
+    wait_until(lambda: len(backend.get("/events", since=target.isoformat())["data"]) >= 20, 60)
+    assert backend.get("/quality")["missing_total"] == 0, backend.get("/quality")
+
 
 def test_a_newcomer_at_two_in_the_morning_sees_events_within_a_minute(
     broker: BrokerProcess, backend: BackendProcess, creds_dir: Path, tmp_path: Path

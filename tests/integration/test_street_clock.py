@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -281,17 +280,11 @@ def test_same_controls_at_other_moments_give_the_same_street(
     # Before the first jump was asked: identical, seq included.
     prefix = [[r for r in rows if r[3] < fast_asked] for rows in (fast_rows, slow_rows)]
     assert prefix[0] == prefix[1] and len(prefix[0]) > 10
-    # From the target on: the same events at the same street instants with the same data. The
-    # seq counts what the device published (a gap would read as a lost message, docs/protocol.md),
-    # so it is offset by what each run published before its jump, exactly that.
+    # From the target on: identical, seq included. The skipped span's emissions used their
+    # sequence numbers without being published, and each device that skipped some began a new
+    # boot, so those numbers are no gap (loss is counted per boot, backend/quality.py).
     after = [[r for r in rows if target <= r[3] <= window_end] for rows in (fast_rows, slow_rows)]
-    assert [(d, t, ts, x) for d, _s, t, ts, x in after[0]] == [
-        (d, t, ts, x) for d, _s, t, ts, x in after[1]
-    ]
-    assert len(after[0]) > 20
-    published = [Counter(r[0] for r in rows if r[3] < target) for rows in (fast_rows, slow_rows)]
-    for (device, seq_fast, *_a), (_d, seq_slow, *_b) in zip(*after, strict=True):
-        assert seq_slow - seq_fast == published[1][device] - published[0][device], device
+    assert after[0] == after[1] and len(after[0]) > 20
 
 
 def test_a_jump_to_the_morning_rush_brings_its_arrival_rate(
