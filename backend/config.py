@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 from typing import Literal
@@ -33,8 +32,9 @@ class Settings(BaseSettings):
     # Empty: read the backend's password from the credentials folder.
     mqtt_password: SecretStr = SecretStr("")
     credentials_dir: Path = Path("var/credentials")
-    # Fixed, so the broker keeps our queued messages while we are away. Empty: derived (one
-    # per host when sharing, so `docker compose up --scale backend=3` needs no per-replica env).
+    # Fixed, so the broker keeps our queued messages while we are away. Empty: `backend:ingest`
+    # (one per host when sharing, so `docker compose up --scale backend=3` needs no per-replica
+    # env). Client ids are public; a `:` keeps them apart from every device id.
     ingest_client_id: str = ""
     session_expiry_s: int = 7 * 24 * 3600
     # Set to share the ingest load between replicas ($share/<group>/...), MQTT 5 only.
@@ -71,16 +71,14 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
 
     def ingest_id(self) -> str:
-        """Fixed across restarts, and not guessable: a device that connected with the backend's
-        client id would kick it off and make the broker delete its queued session
-        (docs/measured-facts.md).
-        The ACL cannot bind client ids to users, so the id carries a digest of the backend's
-        secret, which no device knows. One per host when replicas share the load."""
+        """Fixed across restarts, one per host when replicas share the load. Public and
+        readable: the broker accepts a device's credentials only with that device's id as
+        client id (broker_config/mosquitto.conf), and no device id contains `:`
+        (contracts.topics.LEVEL_RE), so no device can take this session over."""
         if self.ingest_client_id:
             return self.ingest_client_id
-        secret = hashlib.sha256(f"ingest:{self.backend_password()}".encode()).hexdigest()[:16]
-        host = f"-{socket.gethostname()[:24]}" if self.share_group else ""
-        return f"lijia-ingest{host}-{secret}"
+        host = f":{socket.gethostname()[:48]}" if self.share_group else ""
+        return f"backend:ingest{host}"
 
     def backend_password(self) -> str:
         if self.mqtt_password.get_secret_value():

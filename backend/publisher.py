@@ -35,7 +35,7 @@ class Publisher:
         self._barrier_mid: int | None = None  # the SUBSCRIBE after which the clock is known
         self.client = make_client(
             settings,
-            f"lijia-backend-out-{uuid.uuid4().hex[:8]}",
+            f"backend:publisher:{uuid.uuid4().hex[:8]}",
             persistent=False,
             on_connect=on_connack(self._on_connect),
             on_disconnect=on_disconnected(self._on_disconnect),

@@ -77,9 +77,7 @@ def publish_backlog(port: int, creds: Credentials, backlog: list[tuple[str, str,
 
     clients: dict[str, mqtt.Client] = {}
     for device_id in sorted({d for d, _, _ in backlog}):
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bench-{device_id}", protocol=mqtt.MQTTv5
-        )
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id, protocol=mqtt.MQTTv5)
         c.username_pw_set(device_id, creds.devices[device_id])
         c.max_inflight_messages_set(100)
         c.on_publish = on_publish

@@ -32,7 +32,7 @@ from adapters import credentials
 from adapters.fleet import load_fleet
 from contracts.fleet import Fleet
 from devices.behaviour import Emission
-from stack.broker import BrokerProcess, mosquitto_binary
+from stack.broker import BrokerProcess, generate_credentials, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import BackendProcess, stop_child
 
@@ -141,7 +141,7 @@ class Workspace:
 
     def credentials(self, fleet: Fleet) -> tuple[credentials.Credentials, Path]:
         out = self.base / "credentials"
-        return credentials.generate(fleet, out, keep_existing=False), out
+        return generate_credentials(fleet, out, keep_existing=False), out
 
     def broker(self, creds_dir: Path, overrides: dict[str, str] | None = None) -> BrokerProcess:
         """The shipped broker_config/ on a free port; `overrides` change single settings."""
@@ -150,11 +150,9 @@ class Workspace:
         folder = self.base / f"broker-{len(self.brokers)}"
         broker: BrokerProcess
         if overrides:
-            broker = ConfiguredBroker(
-                free_port(), folder, creds_dir / "passwd", overrides=overrides
-            ).start()
+            broker = ConfiguredBroker(free_port(), folder, creds_dir, overrides=overrides).start()
         else:
-            broker = BrokerProcess(free_port(), folder, creds_dir / "passwd").start()
+            broker = BrokerProcess(free_port(), folder, creds_dir).start()
         self.brokers.append(broker)
         return broker
 
@@ -294,7 +292,7 @@ class ConfiguredBroker(BrokerProcess):
         data_dir.mkdir(exist_ok=True)
         lines = []
         for line in render_config(
-            port=self.port, passwd_file=self.passwd_file, data_dir=data_dir
+            port=self.port, credentials_dir=self.credentials_dir, data_dir=data_dir
         ).splitlines():
             key = line.split(" ", 1)[0]
             lines.append(f"{key} {self.overrides[key]}" if key in self.overrides else line)

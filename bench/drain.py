@@ -45,13 +45,13 @@ class QueueBroker:
         self.drain_overrides = drain_overrides
         self.port = free_port()
         self.workdir = ws.base / name
-        self.passwd = creds_dir / "passwd"
+        self.creds_dir = creds_dir
         self.current: BrokerProcess | None = None
 
     def prefill_mode(self) -> BrokerProcess:
         self.stop()
         self.current = ConfiguredBroker(
-            self.port, self.workdir, self.passwd, overrides=PREFILL_OVERRIDES
+            self.port, self.workdir, self.creds_dir, overrides=PREFILL_OVERRIDES
         ).start()
         return self.current
 
@@ -60,10 +60,10 @@ class QueueBroker:
         self.stop()
         if self.drain_overrides:
             self.current = ConfiguredBroker(
-                self.port, self.workdir, self.passwd, overrides=self.drain_overrides
+                self.port, self.workdir, self.creds_dir, overrides=self.drain_overrides
             ).start()
         else:
-            self.current = BrokerProcess(self.port, self.workdir, self.passwd).start()
+            self.current = BrokerProcess(self.port, self.workdir, self.creds_dir).start()
         return self.current
 
     @property
@@ -101,7 +101,7 @@ def _rate(n: int, first: float, last: float) -> float:
 
 def drain_paho(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> dict[str, Any]:
     creds = setup.creds
-    args = [str(broker.port), creds.backend_password, "bench-paho-drain", str(len(backlog))]
+    args = [str(broker.port), creds.backend_password, "bench:paho-drain", str(len(backlog))]
     broker.prefill_mode()
     _run_worker("create", args)
     publish_backlog(broker.port, creds, backlog)
@@ -144,7 +144,7 @@ def _mosquitto_sub(port: int, password: str, *extra: str) -> list[str]:
         "-P",
         password,
         "-i",
-        "bench-mosquitto-sub-drain",
+        "bench:mosquitto-sub-drain",
         "-c",
         "-q",
         "1",
@@ -199,7 +199,7 @@ def drain_prototype(broker: QueueBroker, setup: Setup, backlog: list[Any]) -> di
         str(setup.creds_dir),
         f"sqlite:///{setup.ws.base / 'prototype.db'}",
         str(setup.fleet_file),
-        "bench-ingest-prototype",
+        "bench:ingest-prototype",
     ]
     broker.prefill_mode()
     _run_prototype([*args, "0"])

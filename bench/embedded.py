@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from adapters import credentials
 from bench.common import CpuSampler, Workspace, log, python_module, terminating
-from stack.broker import BROKER_CONFIG_DIR
 from stack.ports import free_port, wait_for_port
 
 MAX_P99_MS = 1000.0
@@ -56,10 +56,8 @@ def _start(ws: Workspace, name: str, creds_dir: Path) -> tuple[int, subprocess.P
                 "stack.embedded_broker",
                 "--port",
                 str(port),
-                "--passwd",
-                str(creds_dir / "passwd"),
-                "--acl",
-                str(BROKER_CONFIG_DIR / "acl"),
+                "--credentials",
+                str(credentials.broker_file(creds_dir)),
                 "--log-level",
                 "WARNING",
             ],

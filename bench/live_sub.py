@@ -24,7 +24,7 @@ def main() -> None:
     subscribed = threading.Event()
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id="bench-live-baseline",
+        client_id="bench:live-baseline",
         protocol=mqtt.MQTTv5,
         manual_ack=True,
     )

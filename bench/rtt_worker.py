@@ -31,7 +31,7 @@ def main() -> None:
 
     sub = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"bench-rtt-sub-{new_id()[:8]}",
+        client_id=f"bench:rtt-sub:{new_id()[:8]}",
         protocol=mqtt.MQTTv311,
     )
     sub.username_pw_set("backend", backend_pw)
@@ -49,7 +49,7 @@ def main() -> None:
 
     pub = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"bench-rtt-pub-{new_id()[:8]}",
+        client_id=device_id,
         protocol=mqtt.MQTTv311,
     )
     pub.username_pw_set(device_id, device_pw)

@@ -122,9 +122,7 @@ def bare_mode(port: int, creds_dir: Path, fleet_file: Path, hold: float, _speed:
 
     clients = []
     for spec in fleet.devices:
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"bare-{spec.id}", protocol=mqtt.MQTTv5
-        )
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=spec.id, protocol=mqtt.MQTTv5)
         c.username_pw_set(spec.id, creds.devices[spec.id])
         c.on_connect = on_connect
         loop.attach(c)

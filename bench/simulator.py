@@ -30,7 +30,7 @@ class BrokerClients:
     def __init__(self, broker: BrokerProcess, password: str) -> None:
         self.value: int | None = None
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id="bench-sys-watch", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id="bench:sys-watch", protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set("backend", password)
         self.client.on_connect = lambda c, *_a: c.subscribe("$SYS/broker/clients/connected")

@@ -74,8 +74,10 @@ class SimulatorControl:
         self.sessions = {s.device_id: (i, s) for i, s in enumerate(runner.sessions)}
         self._generation: dict[tuple[str, str], int] = {}
         self.applied = 0
+        # A `:` keeps the client id apart from every device id (contracts.topics.LEVEL_RE):
+        # device credentials work only with their own device id as client id.
         self.client = make_client(
-            self.name,
+            f"simulator:{self.name}",
             SIMULATOR_USER,
             password,
             protocol=broker.protocol,

@@ -104,9 +104,10 @@ class DeviceSession:
         self.backoff = Backoff()
         self._attempt = 0  # the newest scheduled connection attempt (see _reconnect_in)
         self.connecting = False  # connect() was called: attempts are under way
-        # The user name is the device id: the broker's ACL (%u) confines the device to its topics.
+        # User name and client id are the device id: the broker accepts these credentials with
+        # no other client id, and its role confines the device to lijia/{kind}/{id}/...
         self.client = make_client(
-            f"dev-{self.device_id}",
+            self.device_id,
             self.device_id,
             password,
             protocol=broker.protocol,

@@ -106,7 +106,7 @@ def inject(
     creds: CredsOpt = Path("var/credentials"),
     fleet: FleetOpt = DEFAULT_FLEET,
 ) -> None:
-    """Publish one event AS the device (its own credentials and topic), flagged injected,
+    """Publish one event on the device's own topic (as the backend user), flagged injected,
     stamped with the street's time (the simulators' clock; wall time without one)."""
     try:
         payload: Any = json.loads(data)

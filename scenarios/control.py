@@ -91,7 +91,7 @@ class SimulatorLink:
             c.on_subscribe = on_subscribed
             c.subscribe(ACK_TOPIC, qos=1)
 
-        client_id = f"scenario-drills-{uuid.uuid4().hex[:12]}"
+        client_id = f"scenario:drills:{uuid.uuid4().hex[:12]}"
         client = open_session(self.conn, client_id, credentials.BACKEND_USER, password, subscribe)
         deadline = time.monotonic() + 10
         while not self._subscribed.is_set() and time.monotonic() < deadline:

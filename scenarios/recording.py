@@ -107,7 +107,7 @@ def record(
         c.on_subscribe = lambda *_a: subscribed.set()
         c.subscribe([(subscription(ch), 1) for ch in RECORDED_CHANNELS])
 
-    client_id = f"scenario-recorder-{uuid.uuid4().hex[:12]}"
+    client_id = f"scenario:recorder:{uuid.uuid4().hex[:12]}"
     client = open_session(conn, client_id, credentials.BACKEND_USER, password, subscribe)
     try:
         deadline = time.monotonic() + 10

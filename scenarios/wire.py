@@ -1,5 +1,5 @@
-"""MQTT as the devices see it: connect as one device with its own credentials, publish its
-envelopes on its own topics (contracts.topics), wait for the broker's PUBACK.
+"""MQTT as the devices see it: publish a device's envelopes on its own topics (contracts.topics),
+through a session of the backend user (DevicePublishers), and wait for the broker's PUBACK.
 
 An injected envelope is stamped with the street's time (contracts/clock.py), read from the
 simulators' retained clock announcements as the backend user (RetainedClock): a device of the
@@ -197,7 +197,7 @@ class RetainedClock:
         except (OSError, ValueError, KeyError) as exc:
             where = self.conn.credentials_dir
             raise ScenarioError(f"cannot read credentials in {where}: {exc}") from None
-        client_id = f"scenario-clock-{uuid.uuid4().hex[:12]}"
+        client_id = f"scenario:clock:{uuid.uuid4().hex[:12]}"
         self.client = open_session(
             self.conn, client_id, credentials.BACKEND_USER, password, self._subscribe
         )
@@ -224,12 +224,15 @@ class RetainedClock:
 
 @dataclass
 class DevicePublishers:
-    """One MQTT session per device, opened on first use with that device's own credentials."""
+    """Publishes on devices' topics through one MQTT session as the backend user, opened on
+    first use. Not with the devices' own credentials: the broker accepts those only with the
+    device's id as client id, which would take over the simulator's session of that device
+    (its Last Will would fire). The backend user may write every device channel
+    (broker_config/acl); the topic, not the session, says which device a message is from."""
 
     conn: Connection
     clients: dict[str, mqtt.Client] = field(default_factory=dict)
     _kinds: dict[str, str] | None = None
-    _passwords: dict[str, str] | None = None
     _clock: RetainedClock | None = None
 
     def street_now(self) -> datetime:
@@ -248,26 +251,18 @@ class DevicePublishers:
                 f"unknown device {device_id!r}: not in the fleet file {self.conn.fleet_file}"
             ) from None
 
-    def password(self, device_id: str) -> str:
-        if self._passwords is None:
+    def client(self, device_id: str) -> mqtt.Client:
+        if not self.clients:
             try:
-                self._passwords = credentials.load(self.conn.credentials_dir).devices
+                password = credentials.load(self.conn.credentials_dir).backend_password
             except (OSError, ValueError, KeyError) as exc:
                 raise ScenarioError(
                     f"cannot read credentials in {self.conn.credentials_dir}: {exc}"
                 ) from None
-        try:
-            return self._passwords[device_id]
-        except KeyError:
-            raise ScenarioError(f"no credentials for {device_id!r}") from None
-
-    def client(self, device_id: str) -> mqtt.Client:
-        if device_id not in self.clients:
-            client_id = f"scenario-{device_id}-{uuid.uuid4().hex[:8]}"[:64]
-            self.clients[device_id] = open_session(
-                self.conn, client_id, device_id, self.password(device_id)
-            )
-        return self.clients[device_id]
+            client_id = f"scenario:inject:{uuid.uuid4().hex[:12]}"
+            session = open_session(self.conn, client_id, credentials.BACKEND_USER, password)
+            self.clients[credentials.BACKEND_USER] = session
+        return self.clients[credentials.BACKEND_USER]
 
     def publish_raw(self, device_id: str, topic: str, payload: bytes, retain: bool = False) -> None:
         try:

@@ -21,7 +21,7 @@ from adapters.fleet import DEFAULT_FLEET, FLEET_SIZE_ENV, load_fleet
 from adapters.limits import raise_fd_limit
 from contracts.clock import parse_speed
 from devices.clock import START_HELP, parse_start
-from stack.broker import BrokerProcess, mosquitto_binary
+from stack.broker import BrokerProcess, dynsec_plugin, generate_credentials, mosquitto_binary
 from stack.ports import free_port, port_is_free
 
 app = typer.Typer(add_completion=False, help="Run Lijia Street on this machine.")
@@ -44,9 +44,13 @@ def make_credentials(
     out: Annotated[Path, typer.Option(envvar="LIJIA_CREDENTIALS_DIR")] = Path("var/credentials"),
     devices: DevicesOption = None,
 ) -> None:
-    """Generate one MQTT credential per device (and the backend's) for the fleet."""
-    creds = credentials.generate(load_fleet(fleet, devices), out)
-    typer.echo(f"wrote {out}/passwd and {out}/secrets.json for {len(creds.devices)} devices")
+    """Generate one MQTT credential per device (and the services') for the fleet: the broker's
+    dynamic-security.json and secrets.json. A running Mosquitto reads them at its next start."""
+    creds = generate_credentials(load_fleet(fleet, devices), out)
+    typer.echo(
+        f"wrote {credentials.broker_file(out)} and {out / credentials.SECRETS_FILE} "
+        f"for {len(creds.devices)} devices"
+    )
 
 
 def _port(preferred: int) -> int:
@@ -118,7 +122,7 @@ def up(
     logs.mkdir(parents=True, exist_ok=True)
     cred_dir = var / "credentials"
     street = load_fleet(fleet, devices)
-    credentials.generate(street, cred_dir)
+    generate_credentials(street, cred_dir)
     # One socket per device in the broker (a child: it inherits the limit) and the simulator.
     raise_fd_limit(len(street.devices) + 1024)
     key_file = var / "api_key"
@@ -127,9 +131,10 @@ def up(
         key_file.chmod(0o600)
     api_key = key_file.read_text().strip()
 
-    embedded = embedded_broker or mosquitto_binary() is None
+    # A Mosquitto without the dynamic security plugin could not bind devices to their ids.
+    embedded = embedded_broker or mosquitto_binary() is None or dynsec_plugin() is None
     mqtt_port, api_port, ui_port = _port(18830), _port(8000), _port(8501)
-    broker = BrokerProcess(mqtt_port, var / "broker", cred_dir / "passwd", embedded=embedded)
+    broker = BrokerProcess(mqtt_port, var / "broker", cred_dir, embedded=embedded)
     broker.start()
     env = {
         **os.environ,

@@ -1,11 +1,20 @@
-"""Mosquitto ACL files (the subset broker_config/acl uses): parsing, and who may do what."""
+"""Who may do what at the broker: the services' Mosquitto ACL file (broker_config/acl) parsed, and
+the dynamic security plugin's rules (dynamic-security.json) evaluated as the plugin does.
+
+broker_config/acl is the human-readable source of the services' rights; devices' rights are
+generated per device (adapters.credentials.device_rules). Both end up in one dynamic-security.json,
+which Mosquitto and the embedded broker (stack/embedded_broker.py, through `Policy`) enforce.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from adapters.credentials import DEFAULT_ACL_ACCESS, AclType, grants
 
 
 class Access(StrEnum):
@@ -13,16 +22,10 @@ class Access(StrEnum):
     WRITE = "write"
     READWRITE = "readwrite"
 
-    def allows_read(self) -> bool:
-        return self in (Access.READ, Access.READWRITE)
-
-    def allows_write(self) -> bool:
-        return self in (Access.WRITE, Access.READWRITE)
-
 
 @dataclass(frozen=True)
 class Rule:
-    """One `topic` or `pattern` line: an access right on a topic filter."""
+    """One `topic` line: an access right on a topic filter."""
 
     access: Access
     filter: str
@@ -30,24 +33,28 @@ class Rule:
 
 @dataclass(frozen=True)
 class Acl:
-    """A parsed ACL file. `user_rules` come from `topic` lines; `patterns` apply to every user."""
+    """A parsed ACL file: each service user's `topic` lines."""
 
     user_rules: Mapping[str, tuple[Rule, ...]] = field(default_factory=dict)
-    patterns: tuple[Rule, ...] = ()
 
-    def rules_for(self, username: str | None) -> tuple[Rule, ...]:
-        if not username:
-            # No anonymous access exists in this project, and `topic` lines before any `user`
-            # line (Mosquitto's anonymous rules) are refused by the parser: nothing to grant.
-            return ()
-        rules = self.user_rules.get(username, ())
-        # A user name containing a wildcard or a separator would turn `%u` into a wider filter
-        # (user `+` would write every device's topics); Mosquitto skips patterns for such
-        # names too (CVE-2017-7650).
-        if any(c in username for c in "+#/"):
-            return rules
-        return rules + tuple(
-            Rule(p.access, p.filter.replace("%u", username)) for p in self.patterns
+    def service_rules(self) -> dict[str, list[tuple[str, str]]]:
+        """In the form adapters.credentials.generate takes."""
+        return {
+            user: [(r.access.value, r.filter) for r in rules]
+            for user, rules in self.user_rules.items()
+        }
+
+    def policy(self) -> Policy:
+        """These users' rights as the plugin gets them (adapters.credentials.broker_document)."""
+        return Policy(
+            {
+                user: tuple(
+                    Grant(g["acltype"], g["topic"])
+                    for r in rules
+                    for g in grants(r.access.value, r.filter, shared=True)
+                )
+                for user, rules in self.user_rules.items()
+            }
         )
 
 
@@ -58,7 +65,6 @@ class AclError(ValueError):
 
 def parse_acl(text: str) -> Acl:
     user_rules: dict[str, list[Rule]] = {}
-    patterns: list[Rule] = []
     current_user: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -72,22 +78,19 @@ def parse_acl(text: str) -> Acl:
             current_user = rest
             user_rules.setdefault(current_user, [])
             continue
-        if keyword not in ("topic", "pattern"):
+        if keyword == "pattern":
+            # The dynamic security plugin has no %u/%c substitution: each device gets a role
+            # of its own, generated from contracts/topics.py (adapters.credentials).
+            raise AclError(
+                f"line {number}: `pattern` lines are not supported: device rights are generated"
+            )
+        if keyword != "topic":
             raise AclError(f"line {number}: unknown keyword {keyword!r}")
         rule = _parse_rule(rest, number)
-        if keyword == "pattern":
-            if "%c" in rule.filter:
-                # The client id is chosen by the client itself; identity is the user name only.
-                raise AclError(f"line {number}: %c patterns are not supported")
-            patterns.append(rule)
-        elif current_user is None:
+        if current_user is None:
             raise AclError(f"line {number}: `topic` before any `user` (anonymous rules)")
-        else:
-            user_rules[current_user].append(rule)
-    return Acl(
-        user_rules={user: tuple(rules) for user, rules in user_rules.items()},
-        patterns=tuple(patterns),
-    )
+        user_rules[current_user].append(rule)
+    return Acl(user_rules={user: tuple(rules) for user, rules in user_rules.items()})
 
 
 def _parse_rule(rest: str, number: int) -> Rule:
@@ -101,13 +104,73 @@ def _parse_rule(rest: str, number: int) -> Rule:
             raise AclError(f"line {number}: `deny` rules are not supported") from None
         access, topic_filter = Access.READWRITE, rest
     topic_filter = topic_filter.strip()
-    if not topic_filter or not is_valid_filter(topic_filter):
+    if not topic_filter or not is_valid_filter(topic_filter) or "%" in topic_filter:
         raise AclError(f"line {number}: invalid topic filter {topic_filter!r}")
     return Rule(access, topic_filter)
 
 
 def load_acl(path: Path) -> Acl:
     return parse_acl(path.read_text(encoding="utf-8"))
+
+
+# --- the dynamic security plugin's rules ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One ACL of a role: allow (or deny) one action on a topic filter."""
+
+    acltype: str
+    topic: str
+    allow: bool = True
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Every user's ACLs (the union of its roles, highest priority first), from a
+    dynamic-security.json whose default access denies (policy_from_document checks it)."""
+
+    grants: Mapping[str, tuple[Grant, ...]] = field(default_factory=dict)
+
+    def decide(
+        self, username: str | None, acltypes: tuple[str, ...], matches: Callable[[Grant], bool]
+    ) -> bool:
+        """The first of the user's ACLs of these types whose topic `matches` decides, as in the
+        plugin; none matches: denied. Unknown and anonymous users have no ACLs."""
+        for grant in self.grants.get(username or "", ()):
+            if grant.acltype in acltypes and matches(grant):
+                return grant.allow
+        return False
+
+
+def policy_from_document(document: Mapping[str, Any]) -> Policy:
+    """Roles and clients of a dynamic-security.json. Groups and an anonymous group are refused:
+    this project generates neither, and ignoring one would change who may do what."""
+    if document.get("groups") or document.get("anonymousGroup"):
+        raise ValueError("groups are not supported")
+    roles: dict[str, list[Grant]] = {}
+    for role in document.get("roles", []):
+        roles[role["rolename"]] = [
+            Grant(str(a["acltype"]), str(a["topic"]), bool(a.get("allow", False)),
+                  int(a.get("priority", 0)))
+            for a in role.get("acls", [])
+        ]  # fmt: skip
+    by_user: dict[str, tuple[Grant, ...]] = {}
+    for client in document.get("clients", []):
+        names = [r["rolename"] for r in sorted(
+            client.get("roles", []), key=lambda r: -int(r.get("priority", -1)))]  # fmt: skip
+        user_grants: list[Grant] = []
+        for name in names:
+            user_grants += sorted(roles.get(name, []), key=lambda g: -g.priority)
+        by_user[str(client["username"])] = tuple(user_grants)
+    default = dict(DEFAULT_ACL_ACCESS)
+    for key, value in (document.get("defaultACLAccess") or {}).items():
+        default[str(key)] = bool(value)
+    if any(default[k] for k in (AclType.PUBLISH_SEND, AclType.PUBLISH_RECEIVE, "subscribe")):
+        # Not needed here, and allowing by default would turn every miss below into a grant.
+        raise ValueError("defaultACLAccess must deny publishing, delivery and subscribing")
+    return Policy(by_user)
 
 
 def is_valid_filter(topic_filter: str) -> bool:
@@ -165,22 +228,25 @@ def filter_covers(acl_filter: str, sub_filter: str) -> bool:
     return len(a_levels) == len(s_levels)
 
 
-def may_publish(acl: Acl, username: str | None, topic: str) -> bool:
-    return any(
-        r.access.allows_write() and topic_matches(r.filter, topic) for r in acl.rules_for(username)
+def may_publish(policy: Policy, username: str | None, topic: str) -> bool:
+    return policy.decide(username, (AclType.PUBLISH_SEND,), lambda g: topic_matches(g.topic, topic))
+
+
+def may_receive(policy: Policy, username: str | None, topic: str) -> bool:
+    return policy.decide(
+        username, (AclType.PUBLISH_RECEIVE,), lambda g: topic_matches(g.topic, topic)
     )
 
 
-def may_receive(acl: Acl, username: str | None, topic: str) -> bool:
-    return any(
-        r.access.allows_read() and topic_matches(r.filter, topic) for r in acl.rules_for(username)
-    )
-
-
-def may_subscribe(acl: Acl, username: str | None, sub_filter: str) -> bool:
+def may_subscribe(policy: Policy, username: str | None, sub_filter: str) -> bool:
     if not is_valid_filter(sub_filter):
         return False
-    return any(
-        r.access.allows_read() and filter_covers(r.filter, sub_filter)
-        for r in acl.rules_for(username)
+    return policy.decide(
+        username,
+        (AclType.SUBSCRIBE_PATTERN, "subscribeLiteral"),
+        lambda g: (
+            g.topic == sub_filter
+            if g.acltype == "subscribeLiteral"
+            else filter_covers(g.topic, sub_filter)
+        ),
     )

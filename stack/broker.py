@@ -1,4 +1,5 @@
-"""Starting the project's Mosquitto (with broker_config/) as a local process, or the fallback."""
+"""Starting the project's Mosquitto (with broker_config/) as a local process, or the fallback, and
+writing the credentials both read (services' rights from broker_config/acl)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,49 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapters import credentials
+from contracts.fleet import Fleet
+from stack.acl import load_acl
 from stack.ports import wait_for_port
 
 log = logging.getLogger(__name__)
 
 BROKER_CONFIG_DIR = Path(__file__).resolve().parent.parent / "broker_config"
+ACL_FILE = BROKER_CONFIG_DIR / "acl"
+PLUGIN_NAME = "mosquitto_dynamic_security.so"
+# Where Mosquitto packages put the plugin: Debian's multiarch folder, the official image and
+# source builds (`make install`).
+PLUGIN_DIRS = (
+    Path("/usr/lib/x86_64-linux-gnu"),
+    Path("/usr/lib/aarch64-linux-gnu"),
+    Path("/usr/lib"),
+    Path("/usr/local/lib"),
+)
+
+
+def generate_credentials(
+    fleet: Fleet, out_dir: Path, *, keep_existing: bool = True
+) -> credentials.Credentials:
+    """Passwords for the fleet and the broker's dynamic-security.json, with the services' rights
+    of broker_config/acl and each device's own (adapters.credentials)."""
+    service_rules = load_acl(ACL_FILE).service_rules()
+    return credentials.generate(
+        fleet, out_dir, service_rules=service_rules, keep_existing=keep_existing
+    )
+
+
+def dynsec_plugin() -> Path | None:
+    """This machine's dynamic security plugin, if Mosquitto's package installed one."""
+    for folder in PLUGIN_DIRS:
+        if (folder / PLUGIN_NAME).is_file():
+            return folder / PLUGIN_NAME
+    return None
 
 
 def render_config(
     *,
     port: int,
-    passwd_file: Path,
+    credentials_dir: Path,
     data_dir: Path,
     bind: str = "127.0.0.1",
     config_dir: Path = BROKER_CONFIG_DIR,
@@ -30,11 +63,16 @@ def render_config(
 ) -> str:
     """The shipped mosquitto.conf with only the port and file paths swapped for local ones
     (and, for tests that provoke a limit, explicit `overrides` of single options)."""
+    plugin = dynsec_plugin()
+    if plugin is None:
+        raise RuntimeError(f"{PLUGIN_NAME} not found in {', '.join(map(str, PLUGIN_DIRS))}")
     replacements = {
         **{key: f"{key} {value}" for key, value in (overrides or {}).items()},
         "listener": f"listener {port} {bind}",
-        "password_file": f"password_file {passwd_file}",
-        "acl_file": f"acl_file {config_dir / 'acl'}",
+        "plugin": f"plugin {plugin}",
+        "plugin_opt_config_file": (
+            f"plugin_opt_config_file {credentials.broker_file(credentials_dir.resolve())}"
+        ),
         "persistence_location": f"persistence_location {data_dir}/",
     }
     out, seen = [], set()
@@ -69,11 +107,12 @@ def mosquitto_binary() -> str | None:
 
 @dataclass
 class BrokerProcess:
-    """A broker we started; we stop only this pid."""
+    """A broker we started; we stop only this pid. `credentials_dir` holds the
+    dynamic-security.json that `generate_credentials` wrote."""
 
     port: int
     workdir: Path
-    passwd_file: Path
+    credentials_dir: Path
     embedded: bool = False
     overrides: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -87,6 +126,9 @@ class BrokerProcess:
         return self.workdir / "broker.log"
 
     def start(self) -> BrokerProcess:
+        broker_file = credentials.broker_file(self.credentials_dir)
+        if not broker_file.is_file():
+            raise FileNotFoundError(f"{broker_file} missing: generate the credentials first")
         self.workdir.mkdir(parents=True, exist_ok=True)
         data_dir = self.workdir / "data"
         data_dir.mkdir(exist_ok=True)
@@ -95,7 +137,7 @@ class BrokerProcess:
             self.conf_path.write_text(
                 render_config(
                     port=self.port,
-                    passwd_file=self.passwd_file,
+                    credentials_dir=self.credentials_dir,
                     data_dir=data_dir,
                     overrides=self.overrides,
                 )
@@ -109,10 +151,8 @@ class BrokerProcess:
                 "stack.embedded_broker",
                 "--port",
                 str(self.port),
-                "--passwd",
-                str(self.passwd_file),
-                "--acl",
-                str(BROKER_CONFIG_DIR / "acl"),
+                "--credentials",
+                str(broker_file),
             ]
         with self.log_path.open("ab") as logf:
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT)

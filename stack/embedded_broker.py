@@ -1,4 +1,5 @@
-"""The pure-Python fallback broker (amqtt, MQTT 3.1.1) with Mosquitto's passwd and ACL files."""
+"""The pure-Python fallback broker (amqtt, MQTT 3.1.1) with the same identities and rights as our
+Mosquitto: it reads the dynamic-security.json that `python -m stack credentials` writes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,98 +28,114 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
-from adapters.credentials import PBKDF2_ITERATIONS
-from stack.acl import Acl, load_acl, may_publish, may_receive, may_subscribe
+from adapters.credentials import DIGEST_BYTES, PBKDF2_ITERATIONS, SALT_BYTES
+from contracts.topics import CHANNEL_RULES, Topic, TopicError
+from stack.acl import Policy, may_publish, may_receive, may_subscribe, policy_from_document
 
 # A fixed name: run with `python -m`, __name__ would be "__main__".
 log = logging.getLogger("stack.embedded_broker")
 
-# Mosquitto's `$7$` hash is PBKDF2-HMAC-SHA512 with SHA-512's own 64-byte output.
-_DIGEST_BYTES = 64
 # Marks a stored session with the user who created it (see EmbeddedBroker).
 _OWNER_ATTRIBUTE = "lijia.owner"
 
 
 @dataclass(frozen=True)
 class PasswordHash:
-    """One `$7$ITERATIONS$SALT$HASH` entry of a Mosquitto password file."""
+    """A client's `password`, `salt`, `iterations` in dynamic-security.json (PBKDF2-SHA512)."""
 
     iterations: int
     salt: bytes
     digest: bytes
 
     @classmethod
-    def parse(cls, text: str) -> PasswordHash:
-        parts = text.split("$")
-        # "$7$101$salt$hash".split("$") == ["", "7", "101", "salt", "hash"]
-        if len(parts) != 5 or parts[0] or parts[1] != "7":
-            raise ValueError("not a Mosquitto $7$ (PBKDF2-SHA512) hash")
+    def from_client(cls, client: Mapping[str, Any]) -> PasswordHash:
         try:
-            iterations = int(parts[2])
-            salt = base64.b64decode(parts[3], validate=True)
-            digest = base64.b64decode(parts[4], validate=True)
-        except (ValueError, binascii.Error) as exc:
-            raise ValueError(f"malformed $7$ hash: {exc}") from None
-        if iterations < 1 or not salt or len(digest) != _DIGEST_BYTES:
-            raise ValueError("malformed $7$ hash: bad iterations, salt or digest length")
+            iterations = int(client["iterations"])
+            salt = base64.b64decode(client["salt"], validate=True)
+            digest = base64.b64decode(client["password"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            raise ValueError(f"malformed password fields: {exc!r}") from None
+        # The plugin skips a client whose salt or digest has another length; we refuse the file.
+        if iterations < 1 or len(salt) != SALT_BYTES or len(digest) != DIGEST_BYTES:
+            raise ValueError("malformed password fields: bad iterations, salt or digest length")
         return cls(iterations, salt, digest)
 
     def verify(self, password: str) -> bool:
         candidate = hashlib.pbkdf2_hmac(
-            "sha512", password.encode(), self.salt, self.iterations, dklen=_DIGEST_BYTES
+            "sha512", password.encode(), self.salt, self.iterations, dklen=DIGEST_BYTES
         )
         return hmac.compare_digest(candidate, self.digest)
 
 
-def load_password_file(path: Path) -> dict[str, PasswordHash]:
-    """Read `user:$7$...` lines. A malformed line stops the broker instead of silently locking a
-    user out (or, worse, being read some other way)."""
-    users: dict[str, PasswordHash] = {}
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+@dataclass(frozen=True)
+class Identity:
+    """A client of dynamic-security.json: its password and, for a device, its only client id."""
+
+    password: PasswordHash
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BrokerFile:
+    """What the broker enforces: who is who, and who may do what."""
+
+    identities: Mapping[str, Identity]
+    policy: Policy
+
+
+def load_broker_file(path: Path) -> BrokerFile:
+    """Read dynamic-security.json. A malformed client stops the broker instead of silently
+    locking a user out (or, worse, being read some other way)."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    identities: dict[str, Identity] = {}
+    for number, client in enumerate(document.get("clients", [])):
+        username = client.get("username")
+        if not isinstance(username, str) or not username:
+            raise ValueError(f"{path}: client #{number} has no user name")
+        if client.get("disabled"):
             continue
-        username, sep, hashed = line.partition(":")
-        if not sep or not username:
-            raise ValueError(f"{path}:{number}: expected user:hash")
         try:
-            users[username] = PasswordHash.parse(hashed)
+            password = PasswordHash.from_client(client)
         except ValueError as exc:
-            raise ValueError(f"{path}:{number}: {exc}") from None
-    return users
+            raise ValueError(f"{path}: user {username!r}: {exc}") from None
+        client_id = client.get("clientid")
+        identities[username] = Identity(password, str(client_id) if client_id else None)
+    try:
+        policy = policy_from_document(document)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    return BrokerFile(identities, policy)
 
 
 # Spent on unknown user names, so that a miss costs as much time as a wrong password and
 # response times do not reveal which user names exist.
-_DECOY = PasswordHash(PBKDF2_ITERATIONS, b"lijia-decoy-salt", bytes(_DIGEST_BYTES))
+_DECOY = PasswordHash(PBKDF2_ITERATIONS, bytes(SALT_BYTES), bytes(DIGEST_BYTES))
 
 
 # amqtt ships no type information, so its base classes are `Any` to mypy.
-class PasswordFileAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
-    """Accept a CONNECT only with a user name and the password the passwd file hashes."""
+class DynsecAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
+    """Accept a CONNECT only with a known user name, its password and, for a client bound to a
+    client id (every device), that client id: as Mosquitto's dynamic security plugin."""
 
     @dataclass
     class Config:
-        password_file: str = ""
-        # The ACL is needed here too: a Last Will is published by the broker on the client's
-        # behalf, without passing the publish check, so its topic is checked at connect time.
-        acl_file: str = ""
+        broker_file: str = ""
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
-        self._users: dict[str, PasswordHash] = {}
-        self._acl = Acl()
+        self._identities: Mapping[str, Identity] = {}
+        # The rights are needed here too: a Last Will is published by the broker on the
+        # client's behalf, without passing the publish check, so its topic is checked now.
+        self._policy = Policy()
         self.reload()
 
     def reload(self) -> None:
-        config: PasswordFileAuthPlugin.Config = self.config
-        if not config.password_file or not config.acl_file:
-            raise ValueError("PasswordFileAuthPlugin needs password_file and acl_file")
-        # Both files are read before either is swapped in, so a failed reload changes nothing.
-        users = load_password_file(Path(config.password_file))
-        acl = load_acl(Path(config.acl_file))
-        self._users, self._acl = users, acl
-        log.info("%d user(s) loaded from %s", len(self._users), config.password_file)
+        config: DynsecAuthPlugin.Config = self.config
+        if not config.broker_file:
+            raise ValueError("DynsecAuthPlugin needs broker_file")
+        loaded = load_broker_file(Path(config.broker_file))
+        self._identities, self._policy = loaded.identities, loaded.policy
+        log.info("%d user(s) loaded from %s", len(self._identities), config.broker_file)
 
     async def authenticate(self, *, session: Session) -> bool:
         who = f"client {session.client_id!r} from {session.remote_address}"
@@ -125,10 +144,14 @@ class PasswordFileAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         if not username or password is None:
             log.warning("refused %s: no user name or password", who)
             return False
-        entry = self._users.get(username)
-        password_ok = (entry or _DECOY).verify(password)
+        entry = self._identities.get(username)
+        password_ok = (entry.password if entry else _DECOY).verify(password)
         if entry is None or not password_ok:
             log.warning("refused %s: bad user name or password (user %r)", who, username)
+            return False
+        if entry.client_id is not None and session.client_id != entry.client_id:
+            # Said after the password check, so it tells nothing to one who lacks it.
+            log.warning("refused %s: user %r may connect only as its own client id", who, username)
             return False
         if session.will_flag and not self._will_allowed(username, session.will_topic):
             log.warning("refused %s (user %r): Last Will on %r", who, username, session.will_topic)
@@ -148,28 +171,28 @@ class PasswordFileAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     def _will_allowed(self, username: str, topic: str | None) -> bool:
         if not topic or "+" in topic or "#" in topic or topic.startswith("$"):
             return False
-        return may_publish(self._acl, username, topic)
+        return may_publish(self._policy, username, topic)
 
 
-class AclTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
-    """Mosquitto's acl_file semantics: write rules gate publishing, read rules gate subscribing
-    and every single delivery."""
+class DynsecTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
+    """The dynamic security plugin's ACL semantics: publishClientSend gates publishing,
+    subscribePattern subscribing, publishClientReceive every single delivery."""
 
     @dataclass
     class Config:
-        acl_file: str = ""
+        broker_file: str = ""
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
-        self._acl = Acl()
+        self._policy = Policy()
         self.reload()
 
     def reload(self) -> None:
-        config: AclTopicPlugin.Config = self.config
-        if not config.acl_file:
-            raise ValueError("AclTopicPlugin needs acl_file")
-        self._acl = load_acl(Path(config.acl_file))
-        log.info("ACL loaded from %s", config.acl_file)
+        config: DynsecTopicPlugin.Config = self.config
+        if not config.broker_file:
+            raise ValueError("DynsecTopicPlugin needs broker_file")
+        self._policy = load_broker_file(Path(config.broker_file)).policy
+        log.info("rights loaded from %s", config.broker_file)
 
     async def topic_filtering(
         self,
@@ -182,12 +205,12 @@ class AclTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
             return False
         username = session.username
         if action == Action.PUBLISH:
-            allowed = may_publish(self._acl, username, topic)
+            allowed = may_publish(self._policy, username, topic)
         elif action == Action.SUBSCRIBE:
-            allowed = may_subscribe(self._acl, username, topic)
+            allowed = may_subscribe(self._policy, username, topic)
         elif action == Action.RECEIVE:
             # Checked per message and per subscriber, like Mosquitto's read check on delivery.
-            return may_receive(self._acl, username, topic)
+            return may_receive(self._policy, username, topic)
         else:
             return False
         if not allowed:
@@ -207,6 +230,25 @@ class EmbeddedBroker(Broker):  # type: ignore[misc]
     never reaches the session table); everything after it is amqtt's own code, which calls the
     auth plugins a second time, harmlessly.
     """
+
+    async def _handle_message_delivery(
+        self, client_session: Session, handler: BrokerProtocolHandler, wait_deliver: Any
+    ) -> bool:
+        """A retained publish is dropped (and logged) on every device channel the contract does
+        not retain (contracts/topics.py: only `state`), so nothing stale waits there for the next
+        subscriber. Mosquitto cannot refuse by retain flag; the backend discards those there.
+        An empty one passes: it only clears."""
+        message = wait_deliver.result()
+        packet = getattr(message, "publish_packet", None)
+        if packet and packet.retain_flag and message.data and _not_retained(message.topic):
+            log.warning(
+                "dropped a retained publish from %r on %r: only state is retained",
+                client_session.client_id,
+                message.topic,
+            )
+            return True
+        result: bool = await super()._handle_message_delivery(client_session, handler, wait_deliver)
+        return result
 
     async def _initialize_client_session(
         self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
@@ -267,6 +309,13 @@ class EmbeddedBroker(Broker):  # type: ignore[misc]
         return handler, session
 
 
+def _not_retained(topic: str) -> bool:
+    try:
+        return not CHANNEL_RULES[Topic.parse(topic).channel].retained
+    except TopicError:
+        return False  # not a device topic (the simulator's clock announcements are retained)
+
+
 async def _refuse(writer: WriterAdapter) -> None:
     # CONNACK 0x05 "not authorized", as Mosquitto answers; the peer may already be gone.
     with contextlib.suppress(OSError):
@@ -280,35 +329,34 @@ def _plugin_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def broker_config(port: int, passwd: Path, acl: Path, host: str = "127.0.0.1") -> dict[str, Any]:
+def broker_config(port: int, broker_file: Path, host: str = "127.0.0.1") -> dict[str, Any]:
     bind_host = f"[{host}]" if ":" in host else host
+    path = str(broker_file.resolve())
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{bind_host}:{port}"}},
         # An explicit plugin map replaces amqtt's defaults, which include anonymous access.
         "plugins": {
-            _plugin_path(PasswordFileAuthPlugin): {
-                "password_file": str(passwd.resolve()),
-                "acl_file": str(acl.resolve()),
-            },
-            _plugin_path(AclTopicPlugin): {"acl_file": str(acl.resolve())},
+            _plugin_path(DynsecAuthPlugin): {"broker_file": path},
+            _plugin_path(DynsecTopicPlugin): {"broker_file": path},
         },
     }
 
 
 def reload_files(broker: Broker) -> None:
-    """What SIGHUP does, as for Mosquitto: re-read passwd and ACL (new devices, new passwords)."""
+    """What SIGHUP does: re-read dynamic-security.json (new devices, new passwords). Mosquitto
+    2.0.11's plugin reads it only at start; this broker can do better at no cost."""
     for plugin in broker.plugins_manager.plugins:
-        if isinstance(plugin, PasswordFileAuthPlugin | AclTopicPlugin):
+        if isinstance(plugin, DynsecAuthPlugin | DynsecTopicPlugin):
             try:
                 plugin.reload()
             except (OSError, ValueError):
-                # Keep serving with the previous files rather than dying on a half-written one.
+                # Keep serving with the previous file rather than dying on a half-written one.
                 log.exception("reload failed; keeping the previous configuration")
 
 
-async def start_broker(port: int, passwd: Path, acl: Path, host: str = "127.0.0.1") -> Broker:
+async def start_broker(port: int, broker_file: Path, host: str = "127.0.0.1") -> Broker:
     """A started broker; the caller owns it and must `await broker.shutdown()`."""
-    broker = EmbeddedBroker(broker_config(port, passwd, acl, host))
+    broker = EmbeddedBroker(broker_config(port, broker_file, host))
     await broker.start()
     log.info("embedded broker listening on %s:%d", host, port)
     return broker
@@ -316,13 +364,12 @@ async def start_broker(port: int, passwd: Path, acl: Path, host: str = "127.0.0.
 
 async def serve(
     port: int,
-    passwd: Path,
-    acl: Path,
+    broker_file: Path,
     host: str = "127.0.0.1",
     stop: asyncio.Event | None = None,
 ) -> None:
     """Run the broker until `stop` is set or the task is cancelled."""
-    broker = await start_broker(port, passwd, acl, host)
+    broker = await start_broker(port, broker_file, host)
     try:
         await (stop or asyncio.Event()).wait()
     finally:
@@ -335,7 +382,7 @@ async def _run(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    broker = await start_broker(args.port, args.passwd, args.acl, args.host)
+    broker = await start_broker(args.port, args.credentials, args.host)
     loop.add_signal_handler(signal.SIGHUP, reload_files, broker)
     try:
         await stop.wait()
@@ -347,8 +394,9 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--passwd", type=Path, required=True, help="Mosquitto password file")
-    parser.add_argument("--acl", type=Path, required=True, help="Mosquitto ACL file")
+    parser.add_argument(
+        "--credentials", type=Path, required=True, help="dynamic-security.json (stack credentials)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

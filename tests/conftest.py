@@ -13,7 +13,7 @@ import pytest
 from adapters import credentials
 from adapters.fleet import load_fleet
 from contracts.fleet import Fleet
-from stack.broker import BrokerProcess, mosquitto_binary
+from stack.broker import BrokerProcess, generate_credentials, mosquitto_binary
 from stack.ports import free_port
 from stack.processes import BackendProcess, PostgresServer
 
@@ -28,7 +28,7 @@ def fleet() -> Fleet:
 @pytest.fixture(scope="session")
 def creds_dir(tmp_path_factory: pytest.TempPathFactory, fleet: Fleet) -> Path:
     out = tmp_path_factory.mktemp("credentials")
-    credentials.generate(fleet, out)
+    generate_credentials(fleet, out)
     return out
 
 
@@ -42,7 +42,7 @@ def broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProcess]:
     """A fresh Mosquitto per test, on a free port, with broker_config/ (never port 1883)."""
     if mosquitto_binary() is None:
         pytest.fail("Mosquitto is not installed: run the README's test command (scripts/test.sh)")
-    proc = BrokerProcess(free_port(), tmp_path / "broker", creds_dir / "passwd").start()
+    proc = BrokerProcess(free_port(), tmp_path / "broker", creds_dir).start()
     yield proc
     proc.stop()
 

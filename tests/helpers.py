@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,9 @@ from stack.processes import BackendProcess, wait_until
 
 
 class DeviceClient:
-    """A hand-driven device: publishes envelopes with its own credentials, waits for PUBACKs."""
+    """A hand-driven device: publishes envelopes with its own credentials, waits for PUBACKs.
+    Its client id is its device id, the only one the broker accepts these credentials with: a
+    second DeviceClient of the same device takes the first one's session over."""
 
     def __init__(
         self,
@@ -33,7 +34,7 @@ class DeviceClient:
     ) -> None:
         self.device_id, self.kind, self.seq = device_id, kind, 0
         self.client = make_client(
-            f"test-{device_id}-{time.monotonic_ns()}",
+            device_id,
             device_id,
             password,
             protocol="5" if protocol == 5 else "3.1.1",

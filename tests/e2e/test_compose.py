@@ -393,15 +393,17 @@ class LocalCompose:
         if mosquitto_binary() is None:
             pytest.fail("Mosquitto is not installed (Debian package mosquitto)")
         conf = self.mosquitto_conf()
-        passwd = self.local_path("mosquitto", conf["password_file"])
-        assert passwd.is_file(), f"{conf['password_file']} ({passwd}) was not written"
-        assert self.local_path("mosquitto", conf["acl_file"]).is_file()
+        assert "password_file" not in conf and "acl_file" not in conf, "the plugin decides alone"
+        identities = self.local_path("mosquitto", conf["plugin_opt_config_file"])
+        assert identities.is_file(), f"{conf['plugin_opt_config_file']} was not written"
         data = self.local_path("mosquitto", conf["persistence_location"])
         assert data.is_relative_to(self.workdir / "volumes"), "persistence is not on a volume"
         port = int(conf["listener"].split()[0])
         assert port in container_ports(self.services["mosquitto"]), f"{port} is not exposed"
         # BrokerProcess renders exactly this file with the port and the paths swapped.
-        self.broker = BrokerProcess(self.ports[port], self.workdir / "mosquitto", passwd).start()
+        self.broker = BrokerProcess(
+            self.ports[port], self.workdir / "mosquitto", identities.parent
+        ).start()
         assert not self.broker.embedded
 
     def down(self) -> None:

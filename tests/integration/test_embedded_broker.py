@@ -1,9 +1,11 @@
-"""The embedded (amqtt) broker enforces the same passwords and ACL as our Mosquitto config."""
+"""The embedded (amqtt) broker enforces the same identities and rights as our Mosquitto: those of
+the generated dynamic-security.json."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import queue
 import signal
 import socket
@@ -26,15 +28,18 @@ from adapters import credentials
 from contracts.fleet import Fleet, parse_fleet
 from stack.acl import (
     AclError,
+    Policy,
     filter_covers,
     load_acl,
     may_publish,
     may_receive,
     may_subscribe,
     parse_acl,
+    policy_from_document,
     topic_matches,
 )
-from stack.embedded_broker import PasswordHash, load_password_file, serve
+from stack.broker import generate_credentials
+from stack.embedded_broker import PasswordHash, load_broker_file, serve
 
 REPO = Path(__file__).resolve().parents[2]
 ACL_FILE = REPO / "broker_config" / "acl"
@@ -86,48 +91,68 @@ def test_filter_covers(acl_filter: str, sub_filter: str, expected: bool) -> None
     assert filter_covers(acl_filter, sub_filter) is expected
 
 
+def _project_policy() -> Policy:
+    """The rights the generated dynamic-security.json gives two gates and the services."""
+    creds = credentials.Credentials("b", {"gate-a": "a", "gate-b": "b"}, "s")
+    rules = load_acl(ACL_FILE).service_rules()
+    return policy_from_document(
+        credentials.broker_document(_fleet("gate-a", "gate-b"), creds, rules)
+    )
+
+
 def test_project_acl_for_devices_and_backend() -> None:
-    acl = load_acl(ACL_FILE)
+    acl = _project_policy()
     # A device writes only its own topics and reads only its own commands.
     assert may_publish(acl, "gate-a", "lijia/gate/gate-a/events")
     assert may_publish(acl, "gate-a", "lijia/gate/gate-a/state")
     assert not may_publish(acl, "gate-a", "lijia/gate/gate-b/events")
     assert not may_publish(acl, "gate-a", "lijia/gate/gate-a/commands")
-    assert may_subscribe(acl, "gate-a", "lijia/+/gate-a/commands")
+    # ... under its own kind only (the ACL file's `lijia/+/%u/...` allowed any kind).
+    assert not may_publish(acl, "gate-a", "lijia/light/gate-a/events")
+    assert not may_publish(acl, "gate-a", "lijia/light/gate-a/state")
+    # Its own commands, on its own kind's topic (a `+` for the kind is no longer covered).
+    assert may_subscribe(acl, "gate-a", "lijia/gate/gate-a/commands")
+    assert not may_subscribe(acl, "gate-a", "lijia/+/gate-a/commands")
     assert may_receive(acl, "gate-a", "lijia/gate/gate-a/commands")
+    assert not may_receive(acl, "gate-a", "lijia/light/gate-a/commands")
     assert not may_subscribe(acl, "gate-a", "lijia/+/+/commands")
     assert not may_receive(acl, "gate-a", "lijia/gate/gate-b/commands")
     assert not may_subscribe(acl, "gate-a", "lijia/+/+/events")
-    # The backend reads what devices publish, sends commands, and may inject events.
+    # The backend reads what devices publish, sends commands, and may inject events; it may
+    # write (empty, retained) telemetry, state and command-results to clear what a device left.
     assert may_subscribe(acl, "backend", "lijia/+/+/events")
+    assert may_subscribe(acl, "backend", "$share/backend/lijia/+/+/events")
     assert may_receive(acl, "backend", "lijia/gate/gate-a/telemetry")
     assert may_publish(acl, "backend", "lijia/gate/gate-a/commands")
     assert may_publish(acl, "backend", "lijia/gate/gate-a/events")
-    assert not may_publish(acl, "backend", "lijia/gate/gate-a/telemetry")
+    assert may_publish(acl, "backend", "lijia/gate/gate-a/telemetry")
     assert may_subscribe(acl, "backend", "$SYS/#")
     assert not may_subscribe(acl, "backend", "#")
-    # Nobody else gets anything but the patterns; anonymous gets nothing.
+    assert not may_publish(acl, "backend", "lijia/sim/acks")
+    # Nobody may administer the broker's identities; unknown and anonymous users get nothing.
+    for user in ("backend", "simulator", "gate-a"):
+        assert not may_publish(acl, user, "$CONTROL/dynamic-security/v1")
+        assert not may_subscribe(acl, user, "$CONTROL/#")
     assert not may_publish(acl, None, "lijia/gate/gate-a/events")
+    assert not may_publish(acl, "nobody", "lijia/gate/nobody/events")
     assert not may_subscribe(acl, "", "lijia/+/+/commands")
 
 
 def test_user_names_with_wildcards_get_no_patterns() -> None:
-    acl = load_acl(ACL_FILE)
-    # `%u` = "+" would otherwise become `lijia/+/+/events`: every device's topic.
+    acl = _project_policy()
+    # No substitution exists any more: a user name is only ever looked up, never expanded.
     assert not may_publish(acl, "+", "lijia/gate/gate-a/events")
     assert not may_publish(acl, "#", "lijia/gate/gate-a/events")
     assert not may_publish(acl, "a/b", "lijia/gate/a/b/events")
 
 
 def test_parse_acl_topic_lines_belong_to_the_preceding_user() -> None:
-    acl = parse_acl(
-        "user alice\ntopic read a/#\n\n# comment\nuser bob\ntopic b/+\npattern write d/%u\n"
-    )
+    acl = parse_acl("user alice\ntopic read a/#\n\n# comment\nuser bob\ntopic b/+\n").policy()
     assert may_receive(acl, "alice", "a/x") and not may_receive(acl, "bob", "a/x")
+    assert may_subscribe(acl, "alice", "a/#") and not may_publish(acl, "alice", "a/x")
     # No access word means readwrite, as in Mosquitto.
     assert may_receive(acl, "bob", "b/x") and may_publish(acl, "bob", "b/x")
-    assert may_publish(acl, "alice", "d/alice") and not may_publish(acl, "alice", "d/bob")
-    assert may_publish(acl, "carol", "d/carol")
+    assert not may_publish(acl, "carol", "b/x")
 
 
 @pytest.mark.parametrize(
@@ -138,6 +163,8 @@ def test_parse_acl_topic_lines_belong_to_the_preceding_user() -> None:
         "user x\ntopic read a/#/b\n",
         "user x\ntopic read\n",
         "pattern read a/%c\n",
+        "pattern write d/%u\n",  # device rights are generated per device, not patterns
+        "user x\ntopic write d/%u\n",
         "user x\nbogus read a\n",
     ],
 )
@@ -147,15 +174,26 @@ def test_parse_acl_refuses_what_it_does_not_understand(text: str) -> None:
 
 
 def test_password_hash_matches_credentials_module(tmp_path: Path) -> None:
-    entry = PasswordHash.parse(credentials.mosquitto_hash("s3cret"))
+    entry = PasswordHash.from_client(credentials.password_fields("s3cret"))
     assert entry.verify("s3cret")
     assert not entry.verify("s3cret ")
-    (tmp_path / "passwd").write_text("bad-line-without-hash\n")
+    broker_file = tmp_path / "dynamic-security.json"
+    good = {"username": "u", **credentials.password_fields("pw")}
+    for bad in (
+        {"username": "u"},
+        {**good, "salt": "c2hvcnQ="},  # not the 12 bytes Mosquitto reads
+        {**good, "password": "not base64!"},
+        {**good, "iterations": 0},
+        {**credentials.password_fields("pw")},  # no user name
+    ):
+        broker_file.write_text(json.dumps({"clients": [bad]}))
+        with pytest.raises(ValueError):
+            load_broker_file(broker_file)
+    broker_file.write_text(json.dumps({"clients": [good], "groups": [{"groupname": "g"}]}))
     with pytest.raises(ValueError):
-        load_password_file(tmp_path / "passwd")
-    (tmp_path / "passwd").write_text("u:$6$salt$notpbkdf2\n")
-    with pytest.raises(ValueError):
-        load_password_file(tmp_path / "passwd")
+        load_broker_file(broker_file)
+    broker_file.write_text(json.dumps({"clients": [good]}))
+    assert load_broker_file(broker_file).identities["u"].password.verify("pw")
 
 
 # --- the broker as a process -------------------------------------------------------------------
@@ -208,12 +246,12 @@ def _fleet(*device_ids: str) -> Fleet:
 def _broker_process(
     tmp: Path, fleet: Fleet
 ) -> Iterator[tuple[RunningBroker, subprocess.Popen[bytes]]]:
-    creds = credentials.generate(fleet, tmp / "credentials")
+    creds = generate_credentials(fleet, tmp / "credentials")
     port = _free_port()
     log_path = tmp / "broker.log"
     cmd = [
         sys.executable, "-m", "stack.embedded_broker", "--port", str(port),
-        "--passwd", str(tmp / "credentials" / "passwd"), "--acl", str(ACL_FILE),
+        "--credentials", str(credentials.broker_file(tmp / "credentials")),
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT)
@@ -312,8 +350,8 @@ class Client:
         codes = self._subacks.get(timeout=TIMEOUT)
         return not codes[0].is_failure
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        info = self.mqtt.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        info = self.mqtt.publish(topic, payload, qos=1, retain=retain)
         info.wait_for_publish(TIMEOUT)
 
     def next_message(self) -> tuple[str, bytes]:
@@ -354,7 +392,7 @@ def _backend(
 
 
 def _device(connect: Connect, embedded: RunningBroker, device_id: str) -> Client:
-    device = connect(f"{device_id}-test", device_id, embedded.creds.devices[device_id])
+    device = connect(device_id, device_id, embedded.creds.devices[device_id])
     assert device.connect()
     return device
 
@@ -370,10 +408,10 @@ def test_device_event_reaches_backend(embedded: RunningBroker, connect: Connect)
 def test_backend_command_reaches_only_its_device(embedded: RunningBroker, connect: Connect) -> None:
     gate_a = _device(connect, embedded, "gate-a")
     gate_b = _device(connect, embedded, "gate-b")
-    assert gate_a.subscribe("lijia/+/gate-a/commands")
+    assert gate_a.subscribe("lijia/gate/gate-a/commands")
     assert not gate_a.subscribe("lijia/+/+/commands")  # other devices' commands
     assert not gate_a.subscribe("lijia/+/+/events")  # other devices' events
-    assert gate_b.subscribe("lijia/+/gate-b/commands")
+    assert gate_b.subscribe("lijia/gate/gate-b/commands")
     backend = _backend(connect, embedded)
     backend.publish("lijia/gate/gate-b/commands", b"open")
     backend.publish("lijia/gate/gate-a/commands", b"close")
@@ -418,14 +456,63 @@ def test_publishing_on_another_devices_topic_is_not_delivered(
     assert backend.messages.empty()
 
 
+def test_a_devices_credentials_work_only_with_its_own_client_id(
+    embedded: RunningBroker, connect: Connect
+) -> None:
+    backend = _backend(connect, embedded, "backend:ingest")
+    assert backend.subscribe("lijia/+/+/events")
+    gate_b = _device(connect, embedded, "gate-b")
+    assert gate_b.subscribe("lijia/gate/gate-b/commands")
+    password = embedded.creds.devices["gate-a"]
+    # Another device's id, the backend's, the simulator's: all public, none usable.
+    for client_id in ("gate-b", "backend:ingest", "simulator:sim-1", "gate-a-2"):
+        assert not connect(client_id, "gate-a", password).connect(), client_id
+    # Neither session was taken over: both still get what is sent to them.
+    _device(connect, embedded, "gate-a").publish("lijia/gate/gate-a/events", b"after")
+    assert backend.next_message() == ("lijia/gate/gate-a/events", b"after")
+    backend.publish("lijia/gate/gate-b/commands", b"open")
+    assert gate_b.next_message() == ("lijia/gate/gate-b/commands", b"open")
+    assert backend.mqtt.is_connected() and gate_b.mqtt.is_connected()
+    assert "may connect only as its own client id" in embedded.log_path.read_text()
+
+
+def test_publishing_under_another_kind_is_not_delivered(
+    embedded: RunningBroker, connect: Connect
+) -> None:
+    backend = _backend(connect, embedded)
+    assert backend.subscribe("lijia/+/+/events")
+    device = _device(connect, embedded, "gate-a")
+    device.publish("lijia/light/gate-a/events", b"other kind")
+    device.publish("lijia/gate/gate-a/events", b"genuine")
+    assert backend.next_message() == ("lijia/gate/gate-a/events", b"genuine")
+    assert backend.messages.empty()
+
+
+def test_retained_publishes_are_kept_only_on_state(
+    embedded: RunningBroker, connect: Connect
+) -> None:
+    device = _device(connect, embedded, "gate-b")
+    device.publish("lijia/gate/gate-b/events", b"stale event", retain=True)
+    device.publish("lijia/gate/gate-b/telemetry", b"stale telemetry", retain=True)
+    device.publish("lijia/gate/gate-b/state", b"online", retain=True)
+    later = _backend(connect, embedded, "backend-later")
+    # Retained messages are sent in subscription order: a retained event would come first.
+    assert later.subscribe("lijia/gate/gate-b/events")
+    assert later.subscribe("lijia/gate/gate-b/telemetry")
+    assert later.subscribe("lijia/gate/gate-b/state")
+    assert later.next_message() == ("lijia/gate/gate-b/state", b"online")
+    assert later.messages.empty()
+    assert "dropped a retained publish" in embedded.log_path.read_text()
+
+
 def test_last_will_on_another_devices_topic_is_refused(
     embedded: RunningBroker, connect: Connect
 ) -> None:
     # The broker publishes a will itself, past the publish check, so it is checked at connect.
     password = embedded.creds.devices["gate-a"]
-    spoof = connect("gate-a-will", "gate-a", password, will_topic="lijia/gate/gate-b/state")
+    spoof = connect("gate-a", "gate-a", password, will_topic="lijia/gate/gate-b/state")
     assert not spoof.connect()
-    own = connect("gate-a-will-ok", "gate-a", password, will_topic="lijia/gate/gate-a/state")
+    own = connect("gate-a", "gate-a", password, will_topic="lijia/gate/gate-a/state")
     assert own.connect()
 
 
@@ -443,7 +530,9 @@ def test_stored_session_cannot_be_taken_over_by_another_user(
     _device(connect, embedded, "gate-b").publish("lijia/gate/gate-b/events", b"queued")
     assert live.next_message() == ("lijia/gate/gate-b/events", b"queued")
 
-    thief = connect(session_id, "gate-a", embedded.creds.devices["gate-a"], clean_session=False)
+    # Not a device (its credentials work with its own client id only): another service user.
+    simulator_password = embedded.creds.simulator_password
+    thief = connect(session_id, "simulator", simulator_password, clean_session=False)
     assert not thief.connect()
     assert thief.messages.empty()
 
@@ -466,16 +555,16 @@ def test_refused_client_cannot_disturb_a_session_with_the_same_client_id(
     assert backend.mqtt.is_connected()
 
 
-def test_sighup_reloads_the_password_file(tmp_path: Path) -> None:
+def test_sighup_reloads_the_credentials(tmp_path: Path) -> None:
     with _broker_process(tmp_path, _fleet("gate-a")) as (running, proc):
         # A device added to the fleet gets a password; the running broker learns it on SIGHUP.
-        running.creds = credentials.generate(_fleet("gate-a", "gate-c"), tmp_path / "credentials")
+        running.creds = generate_credentials(_fleet("gate-a", "gate-c"), tmp_path / "credentials")
         password = running.creds.devices["gate-c"]
-        assert not Client(running, "gate-c-1", "gate-c", password).connect()
+        assert not Client(running, "gate-c", "gate-c", password).connect()
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + TIMEOUT
         while True:
-            client = Client(running, "gate-c-2", "gate-c", password)
+            client = Client(running, "gate-c", "gate-c", password)
             accepted = client.connect()
             client.close()
             if accepted:
@@ -484,13 +573,13 @@ def test_sighup_reloads_the_password_file(tmp_path: Path) -> None:
 
 
 def test_serve_in_process(tmp_path: Path) -> None:
-    creds = credentials.generate(_fleet("gate-a"), tmp_path)
+    creds = generate_credentials(_fleet("gate-a"), tmp_path)
     port = _free_port()
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()
     thread = threading.Thread(
         target=loop.run_until_complete,
-        args=(serve(port, tmp_path / "passwd", ACL_FILE, stop=stop),),
+        args=(serve(port, credentials.broker_file(tmp_path), stop=stop),),
     )
     thread.start()
     try:
