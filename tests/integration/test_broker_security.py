@@ -25,13 +25,14 @@ def database_url(tmp_path: Path) -> str:
 
 
 class Listener:
-    """A device session that records what it receives, in order."""
+    """A device session that records what it receives, in order. Its client id is the device
+    id, the only one the broker accepts the device's credentials with."""
 
     def __init__(self, port: int, device: str, password: str, client_id: str = "") -> None:
         self.got: list[str] = []
         self.granted: list[int] = []
         self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or f"l-{device}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=client_id or device, protocol=mqtt.MQTTv5
         )
         self.c.username_pw_set(device, password)
         self.c.on_message = lambda _c, _u, m: self.got.append(m.topic)
@@ -83,12 +84,14 @@ def test_device_cannot_publish_commands(
     target = Listener(broker.port, "gate-north", creds.devices["gate-north"])
     target.c.subscribe("lijia/gate/gate-north/commands", qos=1)
     wait_until(lambda: target.granted)
-    for device in ("gate-south", "gate-north"):  # another device, and the device itself
-        dev = DeviceClient(broker.port, device, creds.devices[device])
+    # Another device, and the device itself (its one session: a second one with its client id
+    # would take this one over).
+    dev = DeviceClient(broker.port, "gate-south", creds.devices["gate-south"])
+    for device, client in (("gate-south", dev.client), ("gate-north", target.c)):
         fake = json.dumps({"command_id": f"fake-{device}", "name": "open-once"}).encode()
-        info = dev.client.publish("lijia/gate/gate-north/commands", fake, qos=1)
+        info = client.publish("lijia/gate/gate-north/commands", fake, qos=1)
         info.wait_for_publish(10)
-        dev.close()
+    dev.close()
     assert backend.post("/devices/gate-north/commands", {"name": "release"}).status_code == 202
     wait_until(lambda: target.got)
     target.close()
@@ -101,15 +104,14 @@ def test_device_credentials_cannot_take_over_the_backend_session(
     dev = DeviceClient(broker.port, "gate-east", creds.devices["gate-east"])
     before = dev.send(dev.envelope()).event_id
     wait_until(lambda: before in backend.event_ids())
-    # The ids an attacker could guess: the old fixed name and the documented prefix.
-    for guess in ("lijia-backend-ingest", "lijia-ingest", "backend"):
+    # The ids an attacker could guess: the old fixed names, and the real one, which is public
+    # now: the broker accepts a device's credentials with its own device id only.
+    real = Settings(mqtt_password=creds.backend_password).ingest_id()
+    assert real == "backend:ingest"
+    for guess in ("lijia-backend-ingest", "lijia-ingest", "backend", real):
         intruder = Listener(broker.port, "gate-east", creds.devices["gate-east"], client_id=guess)
         intruder.close()
     assert backend.health()["broker_connected"]
     after = dev.send(dev.envelope()).event_id
     dev.close()
     wait_until(lambda: after in backend.event_ids())
-    # The real id is derived from the backend's secret, which a device's password does not give.
-    real = Settings(mqtt_password=creds.backend_password).ingest_id()
-    forged = Settings(mqtt_password=creds.devices["gate-east"]).ingest_id()
-    assert real != forged and "lijia-backend-ingest" not in real
