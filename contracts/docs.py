@@ -133,8 +133,9 @@ def render() -> str:
         "Injected events (drills) carry `injected: true` and seq 0.",
         "",
         fields_table(Envelope),
-        "Example (publish it by hand with `mosquitto_pub -q 1 -u gate-north -P ... "
-        "-t lijia/gate/gate-north/events -m '...'`):",
+        "Example (publish it by hand with `mosquitto_pub -q 1 -u gate-north -i gate-north "
+        "-P ... -t lijia/gate/gate-north/events -m '...'`; a device's credentials work only "
+        "with its own id as client id):",
         "",
         "```json",
         json.dumps(EXAMPLE_EVENT, indent=2),

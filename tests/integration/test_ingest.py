@@ -36,6 +36,8 @@ def mosquitto_pub(
             str(port),
             "-u",
             user,
+            "-i",  # a device's credentials work only with its own id as client id
+            user,
             "-P",
             password,
             "-q",
@@ -103,7 +105,8 @@ def test_anonymous_and_wrong_password_are_refused(
 ) -> None:
     def connect(user: str | None, password: str | None) -> ReasonCode | None:
         result: list[ReasonCode] = []
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        # A device's credentials work only with its own id as client id.
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user or "", protocol=mqtt.MQTTv5)
         if user:
             c.username_pw_set(user, password)
         c.on_connect = lambda *a: result.append(a[3])
