@@ -13,7 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # A fixed uid/gid, so files on volumes have a predictable owner. /credentials is created here,
 # owned by that user and world-readable (0755): an empty named volume mounted there takes this
 # owner and mode, so the credentials job can write into it and Mosquitto (uid 1883 in its
-# image) can read the passwd file (0644) in it. secrets.json stays 0600, for this user only.
+# image) can read dynamic-security.json (0644: PBKDF2 hashes of 32 random bytes, and rights) in
+# it. secrets.json stays 0600, for this user only.
 RUN groupadd --system --gid 10001 lijia \
     && useradd --system --uid 10001 --gid lijia --create-home --home-dir /home/lijia \
         --shell /usr/sbin/nologin lijia \
