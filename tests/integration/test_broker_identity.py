@@ -173,14 +173,18 @@ def test_a_device_cannot_publish_under_another_kind(
     gate = Session(broker.port, "gate-north", creds.devices["gate-north"], "gate-north")
     forged, genuine = envelope("stereo", 0), envelope("gate", 1)
     assert gate.publish("lijia/stereo/gate-north/events", dumps(forged)) == NOT_AUTHORIZED
+    assert gate.publish("$CONTROL/dynamic-security/v1", b"{}") == NOT_AUTHORIZED
     assert gate.publish("lijia/gate/gate-north/events", dumps(genuine)) == 0
     wait_until(lambda: genuine.event_id in backend.event_ids(device_id="gate-north"))
     wait_until(lambda: spy.got)
     gate.close()
     # One publisher's messages arrive in order: the forged one would have come first.
     assert [t for t, _ in spy.got] == ["lijia/gate/gate-north/events"]
-    spy.close()
     assert forged.event_id not in backend.event_ids()
+    # Nor may anyone rewrite identities and rights over the plugin's administration topic.
+    remove = b'{"commands": [{"command": "deleteRole", "rolename": "device:gate-north"}]}'
+    assert spy.publish("$CONTROL/dynamic-security/v1", remove) == NOT_AUTHORIZED
+    spy.close()
 
 
 # A client id the broker logs is public: a device's id, or a service's name with a `:`.
