@@ -102,6 +102,7 @@ class Ingest:
         self.client.disconnect()
         self.client.loop_stop()
         self._writer.join(timeout=10)
+        self._save_drop_baseline()  # what the next backend judges the broker's counter against
 
     def lag_seconds(self) -> float:
         """Age of the oldest message received but not yet committed."""
