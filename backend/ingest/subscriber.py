@@ -254,7 +254,8 @@ class Ingest:
 
     def _clear_retained(self, topic: str) -> None:
         """An empty retained message clears the broker's copy. Not waited for: the writer thread
-        must not stall on the broker; if it is lost, the copy stays until the next refusal."""
+        must not stall on the broker. Should it be lost (the session drops first), the copy stays
+        at the broker, already dead-lettered here; a new ingest session refuses it again."""
         info = self.client.publish(topic, b"", qos=1, retain=True)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise RuntimeError(mqtt.error_string(info.rc))
