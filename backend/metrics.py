@@ -30,8 +30,29 @@ class LijiaCollector(Collector):
             ("lijia_ingest_duplicates", s.duplicates, "redelivered events suppressed"),
             ("lijia_ingest_db_errors", s.db_errors, "failed batch commits (retried)"),
             ("lijia_broker_dropped", s.broker_dropped, "messages the broker dropped (queues full)"),
+            (
+                "lijia_broker_dropped_since_backend_start",
+                s.drops.since_start,
+                "messages the broker dropped since this backend started",
+            ),
+            (
+                "lijia_retained_discarded",
+                s.retained_discarded,
+                "retained messages refused on channels that are never retained",
+            ),
+            ("lijia_retained_clears_sent", s.retained_clears_sent, "their broker copies cleared"),
+            (
+                "lijia_retained_clears_ignored",
+                s.retained_clears_ignored,
+                "empty retained messages (clears) acknowledged and ignored",
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
+        yield GaugeMetricFamily(
+            "lijia_broker_dropped_recent",
+            f"messages the broker dropped in the last {s.drops.window_s:g} s",
+            value=s.drops.recent(),
+        )
         dead = CounterMetricFamily(
             "lijia_ingest_dead_letters", "refused messages", labels=["reason"]
         )

@@ -182,6 +182,20 @@ class CommandRecord(SQLModel, table=True):
     deliver_by: datetime | None = _ts(nullable=True)
 
 
+class BrokerObservation(SQLModel, table=True):
+    """What ingest last saw of the broker's drop counter (Mosquitto's $SYS, cumulative since the
+    broker started): the baseline that lets a restarted backend still report drops that happened
+    while it was away (backend/ingest/drops.py; migration 0006). One row per broker address."""
+
+    __tablename__ = "broker_observation"
+
+    broker: str = Field(primary_key=True)
+    dropped: int
+    uptime_s: int
+    # Wall time (the machinery): when the counter and uptime above were seen.
+    observed_at: datetime = _ts(nullable=False)
+
+
 def table(model: type[SQLModel]) -> Table:
     """The Core table of a model, for bulk statements (SQLModel does not type `__table__`)."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]

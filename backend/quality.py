@@ -1,13 +1,16 @@
-"""Loss detection: gaps in each device's sequence numbers, computed from what is stored."""
+"""Loss detection: gaps in each device's sequence numbers, computed from what is stored, and the
+broker's drops as ingest follows them (backend/ingest/drops.py), which show at once, before the
+devices speak again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Engine
 
+from backend.ingest.drops import DropWatch
 from backend.models import UTCDateTime
 
 # Gaps between consecutive stored sequence numbers of one device's own messages within one
@@ -26,6 +29,32 @@ GAPS_SQL = text(
     ORDER BY device_id, seq
     """
 ).bindparams(bindparam("since", type_=UTCDateTime()))
+
+
+class BrokerDrops(BaseModel):
+    """Messages the broker dropped (full queues), counted from Mosquitto's $SYS counter."""
+
+    recent: int = Field(description="dropped in the last `window_s` seconds (wall time)")
+    window_s: float
+    since_backend_start: int = Field(description="dropped since this backend started")
+    broker_total: int = Field(description="the broker's counter: all clients, since it started")
+
+
+def broker_drops(drops: DropWatch) -> BrokerDrops:
+    return BrokerDrops(
+        recent=drops.recent(),
+        window_s=drops.window_s,
+        since_backend_start=drops.since_start,
+        broker_total=drops.broker_total,
+    )
+
+
+def drop_reason(drops: BrokerDrops) -> str | None:
+    """Why /health is degraded because of broker drops (None: no drops in the window)."""
+    if drops.recent <= 0:
+        return None
+    minutes = f"{drops.window_s / 60:g} min"
+    return f"the broker dropped {drops.recent} messages in the last {minutes}"
 
 
 class Gap(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
+from backend.quality import BrokerDrops
 from contracts.clock import ClockAck, ClockView
 from contracts.envelope import Identifier, Token
 from contracts.text import Text as Bilingual
@@ -132,7 +133,10 @@ class DeadLetterPublic(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="`ok`, or `degraded` with `reasons`")
+    reasons: list[str] = Field(
+        default_factory=list, description="why the status is `degraded` (empty when `ok`)"
+    )
     broker_connected: bool
     database_ok: bool
     ingest_lag_s: float = Field(description="wall seconds")
@@ -145,7 +149,10 @@ class Health(BaseModel):
     street_now: datetime | None = Field(
         default=None, description="the street's time now (GET /clock has the rest)"
     )
-    broker_dropped: int
+    broker_dropped: int = Field(
+        description="the broker's drop counter (all clients, since it started)"
+    )
+    broker_drops: BrokerDrops
     queue_depth: int
     received: int
     stored: int

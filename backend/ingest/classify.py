@@ -3,12 +3,24 @@ contract error naming why it is refused. Pure: no database, no broker."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
 
 from backend.ingest.skew import SkewWatch
 from contracts.clock import ClockState, street_now
+from contracts.envelope import Availability
+from contracts.topics import Channel, Topic, TopicError
 from contracts.validation import ContractError, DeviceMessage, parse_message
+
+# Reasons of this module's refusals (dead_letters.py keeps them; the code before ":" is counted).
+RETAINED = "retained: only the state channel may be retained; the broker's copy is cleared"
+# What a device says of itself on `state`: `online` only as `connected`, `offline` only as
+# `clean-shutdown` or `last-will` (contracts/envelope.py, Availability).
+STATE_REASONS = {"online": {"connected"}, "offline": {"clean-shutdown", "last-will"}}
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,11 @@ class Rules:
     a plausible clock, nothing retained but state."""
 
     kinds: dict[str, str] = field(default_factory=dict)  # provisioned device id -> kind
-    # The embedded fallback broker (amqtt) marks queued messages as retained when it
-    # delivers them after a reconnect, so the retained check only holds with Mosquitto.
+    # With MQTT 5 the ingest subscription asks for retainAsPublished (subscriber.py), so every
+    # message carries its publisher's retain flag. MQTT 3.1.1 shows the flag only on delivery
+    # at subscribe time, and the embedded fallback broker (amqtt, 3.1.1) also marks queued
+    # messages as retained when it delivers them after a reconnect: there the flag means
+    # nothing and the check is off (a retained event is then stored like any other).
     reject_retained: bool = True
     # Device clocks implausibly far from street time are refused (see `implausible`).
     max_clock_skew_s: float | None = None
@@ -68,9 +83,64 @@ def implausible(ts: datetime, item: Incoming, limit_s: float) -> float | None:
     return None
 
 
+class RetainedError(ContractError):
+    """A retained message on a channel that is never retained: refused, and the broker's
+    retained copy is to be cleared."""
+
+    def __init__(self) -> None:
+        super().__init__(RETAINED)
+
+
+def channel_of(topic: str) -> Channel | None:
+    try:
+        return Topic.parse(topic).channel
+    except TopicError:
+        return None  # parse_message says why
+
+
+def is_clear(item: Incoming) -> bool:
+    """An empty retained message: someone (we, or the device) cleared a retained copy. Nothing
+    to store and nothing wrong: it is acknowledged and counted, never dead-lettered."""
+    return item.retained and not item.payload
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ContractError("invalid-availability: duplicate key")
+    return dict(pairs)
+
+
+def check_state(item: Incoming, availability: Availability, rules: Rules) -> None:
+    """A `state` payload becomes availability only if it is exactly the contract's: parse_message
+    accepts what pydantic coerces (a number or a numeric string as `ts`) and JSON's last-wins
+    duplicate keys; availability must not come from either, nor from a status its reason
+    contradicts, nor from a time no clock of the street allows."""
+    json.loads(item.payload, object_pairs_hook=_no_duplicate_keys)
+    try:
+        Availability.model_validate_json(item.payload, strict=True)
+    except ValidationError as exc:
+        fields = ",".join(sorted({".".join(map(str, e["loc"])) or "(root)" for e in exc.errors()}))
+        raise ContractError(f"invalid-availability: {fields[:200]}") from None
+    if availability.reason not in STATE_REASONS[availability.status]:
+        raise ContractError("invalid-availability: reason contradicts status")
+    if availability.ts is not None and rules.max_clock_skew_s is not None:
+        skew = implausible(availability.ts, item, rules.max_clock_skew_s)
+        if skew is not None:
+            raise ContractError(f"clock-skew: device time is {skew:+.0f} s from ours")
+
+
 def classify(item: Incoming, rules: Rules) -> DeviceMessage:
     """The typed message, or ContractError (its reason starts with a short code)."""
+    if rules.reject_retained and item.retained:
+        channel = channel_of(item.topic)
+        # Judged before the payload: a retained copy on these channels is refused (and cleared)
+        # whatever it holds, garbage included.
+        if channel is not None and channel is not Channel.STATE:
+            raise RetainedError()
     msg = parse_message(item.topic, item.payload)
+    if msg.availability is not None:
+        check_state(item, msg.availability, rules)
     env = msg.envelope
     if env is not None and rules.max_clock_skew_s is not None:
         skew = implausible(env.ts, item, rules.max_clock_skew_s)
@@ -81,6 +151,4 @@ def classify(item: Incoming, rules: Rules) -> DeviceMessage:
         raise ContractError("unknown-device: not provisioned in the fleet")
     if registered != msg.topic.kind:
         raise ContractError("kind-mismatch: device is registered as another kind")
-    if rules.reject_retained and item.retained and msg.envelope is not None:
-        raise ContractError("retained-not-allowed: only the state channel is retained")
     return msg

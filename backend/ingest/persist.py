@@ -37,6 +37,9 @@ class BatchResult:
     new_events: list[dict[str, Any]] = field(default_factory=list)
     alarm_changes: list[AlarmChange] = field(default_factory=list)
     availability: list[dict[str, Any]] = field(default_factory=list)
+    # Retained copies to clear at the broker (refused as `retained`), and clears we ignored.
+    clear_retained: list[str] = field(default_factory=list)
+    clears_ignored: int = 0
 
 
 def write_batch(
@@ -79,6 +82,8 @@ def persist(engine: Engine, plan: BatchPlan, alarms: AlarmEngine | None = None) 
         )
     result.reasons = dead.reasons
     result.dead_lettered = len(dead.rows)
+    result.clear_retained = list(plan.clear_retained)
+    result.clears_ignored = plan.clears_ignored
     return result
 
 

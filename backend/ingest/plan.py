@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.alarms import Observed
-from backend.ingest.classify import Incoming, Rules, classify
+from backend.ingest.classify import Incoming, RetainedError, Rules, classify, is_clear
 from backend.ingest.dead_letters import DeadLetters
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import CommandResult, Envelope
@@ -38,13 +38,25 @@ class BatchPlan:
     command_results: list[tuple[Envelope, CommandResult, datetime]] = field(default_factory=list)
     # Messages refused by the contract; replays are added when persisting (they need the table).
     dead: DeadLetters = field(default_factory=DeadLetters)
+    # Topics whose retained copy at the broker is to be cleared once this batch is committed.
+    clear_retained: list[str] = field(default_factory=list)
+    # Empty retained messages (clears): acknowledged, stored nowhere.
+    clears_ignored: int = 0
 
 
 def plan_batch(batch: list[Incoming], rules: Rules) -> BatchPlan:
     plan = BatchPlan()
     for item in batch:
+        if is_clear(item):
+            plan.clears_ignored += 1
+            continue
         try:
             msg = classify(item, rules)
+        except RetainedError as exc:
+            plan.dead.add(item, exc.reason)
+            if item.topic not in plan.clear_retained:
+                plan.clear_retained.append(item.topic)
+            continue
         except ContractError as exc:
             plan.dead.add(item, exc.reason)
             continue

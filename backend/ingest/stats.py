@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from backend.ingest.drops import DropWatch
+
 
 @dataclass
 class IngestStats:
@@ -17,4 +19,15 @@ class IngestStats:
     reasons: dict[str, int] = field(default_factory=dict)
     last_commit_at: datetime | None = None
     db_ok: bool = True
-    broker_dropped: int = 0  # since the broker started, all clients (Mosquitto's $SYS)
+    # Retained messages refused on channels that are never retained (dead-lettered `retained`),
+    # the clears we sent for them, and empty retained messages (clears) acknowledged and ignored.
+    retained_discarded: int = 0
+    retained_clears_sent: int = 0
+    retained_clears_ignored: int = 0
+    # Mosquitto's $SYS drop counter, made datable (backend/ingest/drops.py).
+    drops: DropWatch = field(default_factory=DropWatch)
+
+    @property
+    def broker_dropped(self) -> int:
+        """The broker's own total since it started, all clients (Mosquitto's $SYS)."""
+        return self.drops.broker_total

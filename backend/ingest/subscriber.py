@@ -1,5 +1,6 @@
 """The subscriber end of ingest: persistent MQTT session, bounded hand-off queue, a writer thread
-committing batches, ack after commit."""
+committing batches, ack after commit; retained copies refused on their channel cleared at the
+broker; the broker's drop counter followed (backend/ingest/drops.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from backend.config import Settings
 from backend.ingest.classify import Incoming
 from backend.ingest.commit import Committer
 from backend.ingest.dead_letters import STORAGE_ERROR
+from backend.ingest.drops import (
+    SYS_DROPPED,
+    SYS_UPTIME,
+    load_observation,
+    parse_count,
+    parse_uptime,
+    save_observation,
+)
 from backend.ingest.persist import BatchResult, persist, write_batch
 from backend.ingest.plan import quarantine_plan
 from backend.ingest.registry import Registry
@@ -32,7 +41,6 @@ from contracts.topics import ENVELOPE_CHANNELS, Channel, shared, subscription
 log = logging.getLogger(__name__)
 
 INGEST_CHANNELS = sorted(ENVELOPE_CHANNELS | {Channel.STATE})
-SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
 
 
 class Ingest:
@@ -71,9 +79,21 @@ class Ingest:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.message_callback_add(SYS_DROPPED, self._on_dropped)
+        self.client.message_callback_add(SYS_UPTIME, self._on_uptime)
+        # Which broker the kept drop baseline belongs to.
+        self.broker = f"{settings.mqtt_host}:{settings.mqtt_port}"
+        # How a retained copy refused on its channel is cleared at the broker (an empty retained
+        # message on its topic): through this session unless the backend wires its publisher
+        # session in (`Publisher.clear_retained`). The ACL lets user `backend` write there.
+        self.clear_retained: Callable[[str], None] = self._clear_retained
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        try:
+            self.stats.drops.load(load_observation(self.engine, self.broker))
+        except Exception:
+            # No baseline: the first counter seen counts as drops (loud rather than silent).
+            log.exception("could not read the broker drop baseline")
         self._writer.start()
         connect_in_background(self.client, self.settings, persistent=True)
 
@@ -82,6 +102,7 @@ class Ingest:
         self.client.disconnect()
         self.client.loop_stop()
         self._writer.join(timeout=10)
+        self._save_drop_baseline()  # what the next backend judges the broker's counter against
 
     def lag_seconds(self) -> float:
         """Age of the oldest message received but not yet committed."""
@@ -113,11 +134,20 @@ class Ingest:
                     topic = shared(self.settings.share_group, topic)
                 if self.settings.mqtt_protocol == "5":
                     # retainHandling=1: retained state only when the subscription is new.
-                    subs.append((topic, SubscribeOptions(qos=1, retainHandling=1)))
+                    # retainAsPublished: live messages keep their publisher's retain flag, so a
+                    # retained event is seen as such (and refused) even when we are connected.
+                    # MQTT 3.1.1 has neither: there the flag shows only on subscribe-time
+                    # delivery (see classify.Rules.reject_retained).
+                    opts = SubscribeOptions(qos=1, retainHandling=1, retainAsPublished=True)
+                    subs.append((topic, opts))
                 else:
                     subs.append((topic, 1))
             if self.settings.mqtt_protocol == "5":
                 # Mosquitto counts messages it dropped (full queues): loss must never be silent.
+                # Both retained: they arrive right after this SUBSCRIBE, the uptime to judge the
+                # counter against (drops.py).
+                self.stats.drops.connected()
+                subs.append((SYS_UPTIME, SubscribeOptions(qos=0)))
                 subs.append((SYS_DROPPED, SubscribeOptions(qos=0)))
             client.subscribe(subs)
             log.info("ingest connected; subscribed to %d channels", len(subs))
@@ -132,9 +162,19 @@ class Ingest:
 
     def _on_dropped(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            self.stats.broker_dropped = int(msg.payload.decode())
-        except (ValueError, UnicodeDecodeError):
+            self.stats.drops.on_dropped(parse_count(bytes(msg.payload)), datetime.now(UTC))
+        except (ValueError, IndexError, UnicodeDecodeError):
             log.warning("unreadable %s", SYS_DROPPED)
+        except Exception:
+            log.exception("%s not followed", SYS_DROPPED)
+
+    def _on_uptime(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.stats.drops.on_uptime(parse_uptime(bytes(msg.payload)), datetime.now(UTC))
+        except (ValueError, IndexError, UnicodeDecodeError):
+            log.warning("unreadable %s", SYS_UPTIME)
+        except Exception:
+            log.exception("%s not followed", SYS_UPTIME)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -180,6 +220,17 @@ class Ingest:
             batch = self._next_batch()
             if batch:
                 self._committer.commit(batch)
+            self._save_drop_baseline()
+
+    def _save_drop_baseline(self) -> None:
+        seen = self.stats.drops.unsaved()
+        if seen is None:
+            return
+        try:
+            save_observation(self.engine, self.broker, seen)
+        except Exception:
+            log.warning("broker drop baseline not saved; retrying", exc_info=True)
+            self.stats.drops.unsave()
 
     # The Committer calls these three: one pass of the pipeline (classify, plan, persist), a
     # message the database refused kept as a dead letter, and what follows a commit.
@@ -192,7 +243,22 @@ class Ingest:
     def _committed(self, batch: list[Incoming], result: BatchResult) -> None:
         # Acknowledged only now: until the commit the broker keeps them for redelivery.
         self._ack(batch)
+        # Cleared only after the refusal is committed: the dead letter is the record of it.
+        for topic in result.clear_retained:
+            try:
+                self.clear_retained(topic)
+                self.stats.retained_clears_sent += 1
+            except Exception:
+                log.warning("retained copy on %s not cleared", topic, exc_info=True)
         self._account(result)
+
+    def _clear_retained(self, topic: str) -> None:
+        """An empty retained message clears the broker's copy. Not waited for: the writer thread
+        must not stall on the broker. Should it be lost (the session drops first), the copy stays
+        at the broker, already dead-lettered here; a new ingest session refuses it again."""
+        info = self.client.publish(topic, b"", qos=1, retain=True)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise RuntimeError(mqtt.error_string(info.rc))
 
     def _ack(self, batch: list[Incoming]) -> None:
         for item in batch:
@@ -205,6 +271,8 @@ class Ingest:
         s.stored += result.stored
         s.duplicates += result.duplicates
         s.dead_lettered += result.dead_lettered
+        s.retained_discarded += result.reasons.get("retained", 0)
+        s.retained_clears_ignored += result.clears_ignored
         for reason, n in result.reasons.items():
             s.reasons[reason] = s.reasons.get(reason, 0) + n
         s.last_commit_at = datetime.now(UTC)

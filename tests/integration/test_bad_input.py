@@ -53,11 +53,10 @@ def test_bad_input_is_refused_with_reasons_and_good_input_flows(
     }
     for payload in bad.values():
         dev.publish_raw(TOPIC, payload)
-    # A retained event where none belongs: live subscribers get it as a normal event (MQTT 5
-    # clears the flag); the stale retained copy is refused later (next test).
+    # A retained event where none belongs: the backend subscribes with retainAsPublished, so it
+    # sees the flag even live and refuses it (test_retained.py: the broker's copy is cleared).
     retained = dev.envelope()
     dev.publish_raw(TOPIC, retained.model_dump_json().encode(), retain=True)
-    good.append(retained.event_id)
     # Same (boot, seq) again under a new event id: a replay, not a redelivery.
     first = dev.envelope()
     first = first.model_copy(update={"boot": "boot-1"})
@@ -71,7 +70,7 @@ def test_bad_input_is_refused_with_reasons_and_good_input_flows(
     dev.close()
 
     wait_until(lambda: set(good) <= set(backend.event_ids()))
-    health = wait_until(lambda: backend.health()["dead_lettered"] >= 11 and backend.health())
+    health = wait_until(lambda: backend.health()["dead_lettered"] >= 12 and backend.health())
     reasons = health["dead_letter_reasons"]
     assert reasons == {
         "malformed-json": 1,
@@ -82,6 +81,7 @@ def test_bad_input_is_refused_with_reasons_and_good_input_flows(
         "clock-skew": 2,
         "device-mismatch": 1,
         "replayed-seq": 1,
+        "retained": 1,
     }, reasons
     assert health["duplicates"] >= 1, health
     assert set(backend.event_ids()) == set(good)  # nothing invalid stored, all valid stored
@@ -99,7 +99,7 @@ def test_retained_event_is_refused_when_delivered_as_retained(
         broker.port, creds_dir, f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "r"
     ).start()
     try:
-        wait_until(lambda: backend.health()["dead_letter_reasons"].get("retained-not-allowed"))
+        wait_until(lambda: backend.health()["dead_letter_reasons"].get("retained"))
         assert stale.event_id not in backend.event_ids()
     finally:
         backend.stop()

@@ -125,7 +125,9 @@ def test_project_acl_for_devices_and_backend() -> None:
     assert may_receive(acl, "backend", "lijia/gate/gate-a/telemetry")
     assert may_publish(acl, "backend", "lijia/gate/gate-a/commands")
     assert may_publish(acl, "backend", "lijia/gate/gate-a/events")
+    # It writes telemetry only to clear a retained copy there (backend/ingest): an empty message.
     assert may_publish(acl, "backend", "lijia/gate/gate-a/telemetry")
+    assert not may_publish(acl, "backend", "lijia/sim/clock/sim-1")
     assert may_subscribe(acl, "backend", "$SYS/#")
     assert not may_subscribe(acl, "backend", "#")
     assert not may_publish(acl, "backend", "lijia/sim/acks")

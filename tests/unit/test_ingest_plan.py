@@ -100,7 +100,7 @@ def test_classify_refuses_what_the_street_does_not_know() -> None:
 
 
 def test_only_state_may_be_retained_unless_the_broker_cannot_say() -> None:
-    assert refusal(message(1, retained=True)) == "retained-not-allowed"
+    assert refusal(message(1, retained=True)) == "retained"
     lenient = Rules(kinds=RULES.kinds, reject_retained=False)
     assert classify(message(1, retained=True), lenient).envelope is not None
     msg = classify(state("online", "connected", retained=True), RULES)

@@ -1,4 +1,5 @@
-"""Health and data quality: broker connection, database reachability, ingest lag, dead letters."""
+"""Health and data quality: broker connection, database reachability, ingest lag, broker drops,
+dead letters."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlmodel import col, select
 from backend.api.deps import CtxDep, SessionDep
 from backend.api.schemas import DeadLetterPublic, Health
 from backend.models import DeadLetter
+from backend.quality import broker_drops, drop_reason
 
 router = APIRouter(tags=["health"])
 
@@ -27,9 +29,23 @@ def health(ctx: CtxDep) -> Health:
     broker = ctx.ingest.connected.is_set()
     s = ctx.ingest.stats
     lag = ctx.ingest.lag_seconds()
-    healthy = db_ok and broker and lag <= ctx.settings.degraded_lag_s
+    drops = broker_drops(s.drops)
+    reasons = [
+        why
+        for bad, why in (
+            (not broker, "the ingest session is not connected to the broker"),
+            (not db_ok, "the database refuses writes or is unreachable"),
+            (lag > ctx.settings.degraded_lag_s, f"ingest lags {lag:.0f} s behind"),
+        )
+        if bad
+    ]
+    # Loss is loud: drops degrade health while they are recent, before any gap can show.
+    dropped = drop_reason(drops)
+    if dropped:
+        reasons.append(dropped)
     return Health(
-        status="ok" if healthy else "degraded",
+        status="degraded" if reasons else "ok",
+        reasons=reasons,
         broker_connected=broker,
         database_ok=db_ok,
         ingest_lag_s=round(lag, 3),
@@ -37,6 +53,7 @@ def health(ctx: CtxDep) -> Health:
         last_commit_at=s.last_commit_at,
         street_now=ctx.clock.now(),
         broker_dropped=s.broker_dropped,
+        broker_drops=drops,
         queue_depth=ctx.ingest.queue.qsize(),
         received=s.received,
         stored=s.stored,
