@@ -28,7 +28,7 @@ def small_queue_broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProces
     proc = BrokerProcess(
         free_port(),
         tmp_path / "small",
-        creds_dir / "passwd",
+        creds_dir,
         overrides={"max_queued_messages": str(QUEUE)},
     ).start()
     yield proc
