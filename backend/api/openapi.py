@@ -3,7 +3,8 @@ really sends, derived in one place from the route's dependencies (backend/api/ga
 
 - a key is needed (every path but the open ones) → 401; a scope above `read` → 403, and 429
   (writes are rate-limited per key);
-- any request may carry a body → 413 (backend/api/body_limit.py);
+- any request may carry a body → 413 (backend/api/body_limit.py); a body that is not text → 400
+  (FastAPI's own answer);
 - path parameters → 404; parameters or a body → 422 in the validation handler's shape (no input);
 - what a route raises itself (404, 409, 503, 504) is declared on the route, and gets the error
   body here.
@@ -66,6 +67,7 @@ SCHEMAS: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
+    "400": "the body cannot be read as JSON text (e.g. not UTF-8)",
     "401": "no X-API-Key header, or an unknown key",
     "403": "the key's scope is not enough",
     "404": "no such resource",
@@ -112,6 +114,8 @@ def document(schema: dict[str, Any], app: FastAPI, settings: Settings) -> dict[s
                 _add(responses, "403", PROBLEM)
                 _add(responses, "429", PROBLEM)
             _add(responses, "413", PROBLEM)
+            if facts.has_body:
+                _add(responses, "400", PROBLEM)
             if facts.has_path_params:
                 _add(responses, "404", PROBLEM)
             if facts.has_body or facts.single_query or facts.has_path_params or "422" in responses:

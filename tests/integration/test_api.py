@@ -163,9 +163,11 @@ def open_backend(
     yield from _write_limited(broker, creds_dir, tmp_path, "100000/minute", "st")
 
 
-def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_path: Path) -> None:
-    """Generated requests over the whole OpenAPI schema: never a 5xx (the live stream, which
-    never ends by design, is left out)."""
+def test_schemathesis_all_checks_pass(open_backend: BackendProcess, tmp_path: Path) -> None:
+    """Generated requests over the whole served OpenAPI document, with every check schemathesis
+    has (conformance of statuses, bodies, content types and headers, negative data rejected,
+    auth not ignored, Allow headers, ...): never a 5xx, never an answer the document does not
+    describe. The live stream, which never ends by design, is left out."""
     exe = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
@@ -173,7 +175,14 @@ def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_p
             "run",
             open_backend.url + "/openapi.json",
             "--checks",
-            "not_a_server_error",
+            "all",
+            # Not this one, for a principled reason: a body can have the documented shape and
+            # still be refused with 422 by rules JSON Schema cannot tie to the request, e.g. a
+            # command or event type that the device's kind (looked up by id) does not have, a
+            # scenario expectation naming a step it does not have, a clock action with a field
+            # of another action. Every such 422 is still checked for its documented body.
+            "--exclude-checks",
+            "positive_data_acceptance",
             "--header",
             f"X-API-Key: {API_KEY}",
             "--max-examples",
@@ -190,5 +199,5 @@ def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_p
         timeout=600,
         cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert open_backend.proc is not None and open_backend.proc.poll() is None
