@@ -89,7 +89,8 @@ def _params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 class ApiClient:
-    """One connection pool to one backend, with one API key (or none: reads only)."""
+    """One connection pool to one backend, with one API key (or none: only /health and /metrics,
+    unless the backend opens its reads with LIJIA_OPEN_READS)."""
 
     def __init__(
         self,

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     silent_after_s: float = 900.0
     # Personal events (resident references) are purged after this; hourly aggregates stay.
     retention_days: float = 30.0
+    # Reads (GET) need a key of scope `read` or more, except /health and /metrics (and the
+    # OpenAPI document); true opens them to anyone for a demo (LIJIA_OPEN_READS=true).
+    open_reads: bool = False
     max_body_bytes: int = 64 * 1024
     # Per API key, on write endpoints (limits' notation: "120/minute", "10/second").
     write_rate_limit: str = "120/minute"

@@ -22,6 +22,7 @@ from bench.common import Workspace, emission_pool, log, percentile
 from bench.targets import TARGET_P95_MS
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import new_id
+from stack.processes import READ_KEY
 
 CHUNK = 10_000
 
@@ -193,7 +194,9 @@ def run(parent: Path, quick: bool) -> dict[str, Any]:
         ]
         results: dict[str, Any] = {}
         try:
-            with httpx.Client(base_url=backend.url, timeout=60) as client:
+            with httpx.Client(
+                base_url=backend.url, headers={"X-API-Key": READ_KEY}, timeout=60
+            ) as client:
                 for label, path, params, pages in queries:
                     log(f"api: {label}")
                     res = measure(client, path, params, n, pages, budget)

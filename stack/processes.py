@@ -135,9 +135,11 @@ class BackendProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, key: str | None = READ_KEY, **params: Any) -> Any:
+        """GET with a read key (reads need one: LIJIA_OPEN_READS), raising on an error answer."""
         params = {k: v for k, v in params.items() if v is not None}
-        resp = httpx.get(self.url + path, params=params, timeout=10)
+        headers = {"X-API-Key": key} if key else {}
+        resp = httpx.get(self.url + path, params=params, headers=headers, timeout=10)
         resp.raise_for_status()
         return resp.json()
 

@@ -7,20 +7,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.fleet import load_fleet
 from backend import maintenance, twins
 from backend.alarms import AlarmEngine
+from backend.api.body_limit import BodyLimit
 from backend.api.context import AppContext
 from backend.api.drills import BackendStreet
+from backend.api.gate import gate
+from backend.api.openapi import install as install_openapi
 from backend.api.routes import (
     alarms,
     clock,
@@ -133,6 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Devices, events, alarms, commands, statistics and health of Lijia Street.",
         lifespan=lifespan,
+        # Before every route: the read key, single-valued query parameters, no duplicate keys.
+        dependencies=[Depends(gate)],
     )
     app.add_middleware(
         CORSMiddleware,
@@ -141,14 +149,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["X-API-Key", "Content-Type"],
     )
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > settings.max_body_bytes):
-            return JSONResponse({"detail": "request body too large"}, status_code=413)
-        return await call_next(request)
+    # Added last, so it runs first: nothing reads a body before the limit has been applied.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matched; the answer
+            # names those of every route with this path.
+            exc.headers = {"Allow": ", ".join(allowed_methods(app, request.url.path))}
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -180,4 +190,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         scenarios,
     ):
         app.include_router(module.router)
+    install_openapi(app, settings)
     return app
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        regex = getattr(context, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(context.methods or ())
+    return sorted(methods)

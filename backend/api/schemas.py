@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    computed_field,
+)
 
 from backend.quality import BrokerDrops
 from contracts.clock import ClockAck, ClockView
@@ -27,6 +36,41 @@ def _storable(value: str) -> str:
 
 # Free text that a database can store (no lone UTF-16 surrogates).
 Text = Annotated[str, AfterValidator(_storable)]
+
+
+# The street's calendar: days of the years 2000-2999 (a day outside the datetime range would
+# overflow its bounds). Spelled out as patterns so the OpenAPI document states the same domain.
+_DAY = r"2[0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+DAY_PATTERN = f"^{_DAY}$"
+# An instant on the street: ISO 8601 with a time zone (a bare number or a zone-less time is
+# ambiguous, and was read as seconds since 1970).
+TIME_PATTERN = (
+    f"^{_DAY}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{{1,6}})?"
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+
+
+def _spelled(pattern: str, what: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if not isinstance(value, str) or not compiled.match(value):
+            raise ValueError(f"expected {what}")
+        return value
+
+    return BeforeValidator(check)
+
+
+StreetDay = Annotated[
+    date,
+    _spelled(DAY_PATTERN, "a day YYYY-MM-DD of the years 2000-2999"),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
+StreetTime = Annotated[
+    datetime,
+    _spelled(TIME_PATTERN, "an ISO 8601 time with a zone, in the years 2000-2999"),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIME_PATTERN}),
+]
 
 
 class DevicePublic(BaseModel):

@@ -432,6 +432,10 @@ class LocalCompose:
     def fleet(self) -> Fleet:
         return load_fleet(self.env("devices")["LIJIA_FLEET_FILE"])
 
+    def key(self) -> dict[str, str]:
+        """The console's key as a header: reads need one."""
+        return {"X-API-Key": self.env("console")["LIJIA_API_KEY"]}
+
 
 @pytest.fixture(scope="module")
 def street(
@@ -470,7 +474,9 @@ class TestStreetFromComposeFile:
 
         def online() -> set[str]:
             street.assert_running("devices")
-            rows = httpx.get(street.api_url + "/devices", timeout=5).json()["data"]
+            rows = httpx.get(street.api_url + "/devices", headers=street.key(), timeout=5).json()[
+                "data"
+            ]
             return {r["device_id"] for r in rows if r["availability"] == "online"}
 
         wait_until(lambda: online() == expected, timeout=30, interval=0.2)
@@ -480,7 +486,9 @@ class TestStreetFromComposeFile:
 
         def reporting() -> set[str]:
             params: dict[str, str | int] = {"channel": "telemetry", "limit": 1000}
-            page = httpx.get(street.api_url + "/events", params=params, timeout=5).json()
+            page = httpx.get(
+                street.api_url + "/events", params=params, headers=street.key(), timeout=5
+            ).json()
             return {e["device_id"] for e in page["data"]}
 
         wait_until(lambda: reporting() == expected, timeout=30, interval=0.2)
@@ -498,7 +506,12 @@ class TestStreetFromComposeFile:
         event_id = resp.json()["event_id"]
 
         def listed() -> bool:
-            page = httpx.get(street.api_url + "/events", params={"injected": True}, timeout=5)
+            page = httpx.get(
+                street.api_url + "/events",
+                params={"injected": True},
+                headers={"X-API-Key": key},
+                timeout=5,
+            )
             return event_id in {e["event_id"] for e in page.json()["data"]}
 
         wait_until(listed, timeout=15, interval=0.2)

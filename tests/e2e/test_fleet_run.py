@@ -46,7 +46,7 @@ from devices import daily
 from devices.calendar import is_day_off
 from devices.street import Street
 from stack.broker import BrokerProcess
-from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
+from stack.processes import READ_KEY, ROOT, BackendProcess, Simulator, clean_env, wait_until
 from tests.helpers import command
 
 pytestmark = pytest.mark.integration
@@ -152,7 +152,7 @@ def pure_street(fleet: Fleet, start: datetime, hours: float) -> list[tuple[Any, 
 
 def stored_events(backend: BackendProcess) -> list[dict[str, Any]]:
     """Every stored event (events channel) through the CSV export: one request."""
-    resp = httpx.get(backend.url + "/events.csv", timeout=60)
+    resp = httpx.get(backend.url + "/events.csv", headers={"X-API-Key": READ_KEY}, timeout=60)
     resp.raise_for_status()
     rows = list(csv.DictReader(io.StringIO(resp.text)))
     for row in rows:

@@ -33,13 +33,15 @@ def test_up_starts_everything_and_gates_report_events(tmp_path: Path, embedded: 
         assert api and console, text
         assert ("embedded" in text) == embedded
         assert httpx.get(console.group(1) + "/_stcore/health").status_code == 200
+        # Reads need a key: the one the launcher wrote (and gave the console).
+        key = {"X-API-Key": (tmp_path / "var" / "api_key").read_text().strip()}
 
         def all_online() -> bool:
-            devices = httpx.get(api.group(1) + "/devices").json()["data"]
+            devices = httpx.get(api.group(1) + "/devices", headers=key).json()["data"]
             return bool(devices) and all(d["availability"] == "online" for d in devices)
 
         wait_until(all_online, 60)
-        wait_until(lambda: httpx.get(api.group(1) + "/events").json()["data"], 60)
+        wait_until(lambda: httpx.get(api.group(1) + "/events", headers=key).json()["data"], 60)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -20,6 +20,8 @@ from tests.helpers import DeviceClient, own_backend
 
 pytestmark = pytest.mark.integration
 
+READ = {"X-API-Key": READ_KEY}
+
 WRITES = [
     ("/events/inject", {"device_id": "gate-north", "type": "tailgating", "data": {}}),
     ("/devices/gate-north/commands", {"name": "open-once"}),
@@ -54,7 +56,9 @@ def test_validation_errors_do_not_echo_values(backend: BackendProcess) -> None:
     assert resp.status_code == 422 and "Zhang" not in resp.text
     # A day the street cannot have is refused, not a server error (its bounds would overflow).
     for day in ("0001-01-01", "9999-12-31"):
-        assert httpx.get(f"{backend.url}/stats", params={"day": day}).status_code == 422
+        assert (
+            httpx.get(f"{backend.url}/stats", params={"day": day}, headers=READ).status_code == 422
+        )
 
 
 def test_oversize_body_is_413(backend: BackendProcess) -> None:
@@ -80,7 +84,7 @@ def test_inject_comes_back_flagged_and_appears_in_stream_csv_and_metrics(
     connected = threading.Event()
 
     def listen() -> None:
-        with httpx.stream("GET", backend.url + "/stream", timeout=30) as resp:
+        with httpx.stream("GET", backend.url + "/stream", headers=READ, timeout=30) as resp:
             for line in resp.iter_lines():
                 connected.set()
                 frames.append(line)
@@ -101,7 +105,7 @@ def test_inject_comes_back_flagged_and_appears_in_stream_csv_and_metrics(
     data = next(json.loads(f[5:]) for f in frames if f.startswith("data:") and "tailgating" in f)
     assert data["event_id"] == event_id
 
-    csv_text = httpx.get(backend.url + "/events.csv", params={"injected": True}).text
+    csv_text = httpx.get(backend.url + "/events.csv", params={"injected": True}, headers=READ).text
     assert csv_text.splitlines()[0].startswith("event_id,")
     assert event_id in csv_text
 
@@ -146,7 +150,10 @@ def test_writes_are_rate_limited_per_key(limited_backend: BackendProcess) -> Non
     codes = [limited_backend.post("/events/inject", body).status_code for _ in range(8)]
     assert codes[:5] == [202] * 5 and set(codes[5:]) == {429}
     # Reads are not limited.
-    assert all(httpx.get(limited_backend.url + "/devices").status_code == 200 for _ in range(10))
+    assert all(
+        httpx.get(limited_backend.url + "/devices", headers=READ).status_code == 200
+        for _ in range(10)
+    )
 
 
 @pytest.fixture
@@ -156,9 +163,11 @@ def open_backend(
     yield from _write_limited(broker, creds_dir, tmp_path, "100000/minute", "st")
 
 
-def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_path: Path) -> None:
-    """Generated requests over the whole OpenAPI schema: never a 5xx (the live stream, which
-    never ends by design, is left out)."""
+def test_schemathesis_all_checks_pass(open_backend: BackendProcess, tmp_path: Path) -> None:
+    """Generated requests over the whole served OpenAPI document, with every check schemathesis
+    has (conformance of statuses, bodies, content types and headers, negative data rejected,
+    auth not ignored, Allow headers, ...): never a 5xx, never an answer the document does not
+    describe. The live stream, which never ends by design, is left out."""
     exe = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
@@ -166,7 +175,14 @@ def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_p
             "run",
             open_backend.url + "/openapi.json",
             "--checks",
-            "not_a_server_error",
+            "all",
+            # Not this one, for a principled reason: a body can have the documented shape and
+            # still be refused with 422 by rules JSON Schema cannot tie to the request, e.g. a
+            # command or event type that the device's kind (looked up by id) does not have, a
+            # scenario expectation naming a step it does not have, a clock action with a field
+            # of another action. Every such 422 is still checked for its documented body.
+            "--exclude-checks",
+            "positive_data_acceptance",
             "--header",
             f"X-API-Key: {API_KEY}",
             "--max-examples",
@@ -183,5 +199,5 @@ def test_schemathesis_finds_no_server_errors(open_backend: BackendProcess, tmp_p
         timeout=600,
         cwd=tmp_path,  # schemathesis keeps a cache folder in its working directory
     )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert open_backend.proc is not None and open_backend.proc.poll() is None

@@ -109,7 +109,9 @@ def test_get_clock_follows_the_announcement_and_falls_back_to_wall_time(
     connected = threading.Event()
 
     def listen() -> None:
-        with httpx.stream("GET", backend.url + "/stream", timeout=30) as resp:
+        with httpx.stream(
+            "GET", backend.url + "/stream", headers={"X-API-Key": READ_KEY}, timeout=30
+        ) as resp:
             for line in resp.iter_lines():
                 connected.set()
                 frames.append(line)

@@ -234,7 +234,12 @@ def test_bad_requests_are_refused_without_echoing_values(backend: BackendProcess
     # Unknown names and runs.
     resp = backend.post("/scenarios/runs", {"name": "no-such-drill"})
     assert resp.status_code == 404 and "GET /scenarios" in resp.json()["detail"]
-    assert httpx.get(backend.url + "/scenarios/runs/run-0000000000000000").status_code == 404
+    assert (
+        httpx.get(
+            backend.url + "/scenarios/runs/run-0000000000000000", headers={"X-API-Key": READ_KEY}
+        ).status_code
+        == 404
+    )
     assert backend.post("/scenarios/runs/run-0000000000000000/stop", {}).status_code == 404
     # Starting needs an operate key.
     body = {"name": "quiet-hours-music"}

@@ -24,6 +24,9 @@ from contracts.vocabulary import SEVERITY_RANK, AlarmStatus
 
 router = APIRouter(prefix="/alarms", tags=["alarms"])
 
+# What the lifecycle refuses (backend/alarms/lifecycle.py), e.g. acknowledging a cleared alarm.
+REFUSED: dict[int | str, dict[str, Any]] = {409: {"description": "not allowed in its status"}}
+
 AlarmId = Annotated[int, FastPath(ge=1, le=MAX_ROW_ID)]
 
 
@@ -167,21 +170,21 @@ def _operator_step(
     return _load(session, alarm_id)
 
 
-@router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic)
+@router.post("/{alarm_id}/acknowledge", response_model=AlarmPublic, responses=REFUSED)
 def acknowledge(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     return _operator_step(lifecycle.acknowledge, alarm_id, body, ctx, session)
 
 
-@router.post("/{alarm_id}/clear", response_model=AlarmPublic)
+@router.post("/{alarm_id}/clear", response_model=AlarmPublic, responses=REFUSED)
 def clear(
     alarm_id: AlarmId, body: AlarmAction, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:
     return _operator_step(lifecycle.clear_by_operator, alarm_id, body, ctx, session)
 
 
-@router.post("/{alarm_id}/comments", response_model=AlarmPublic, status_code=201)
+@router.post("/{alarm_id}/comments", response_model=AlarmPublic, status_code=201, responses=REFUSED)
 def comment(
     alarm_id: AlarmId, body: CommentBody, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> AlarmPublic:

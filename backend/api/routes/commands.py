@@ -19,7 +19,15 @@ from contracts.validation import ContractError, check_unicode, dumps
 router = APIRouter(tags=["commands"])
 
 
-@router.post("/devices/{device_id}/commands", response_model=CommandPublic, status_code=202)
+@router.post(
+    "/devices/{device_id}/commands",
+    response_model=CommandPublic,
+    status_code=202,
+    responses={
+        200: {"model": CommandPublic, "description": "this command_id was already sent"},
+        409: {"description": "command_id already used for another command"},
+    },
+)
 def send_command(
     device_id: str,
     body: CommandRequest,

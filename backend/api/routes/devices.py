@@ -11,8 +11,8 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
-from backend.api.deps import SessionDep
-from backend.api.schemas import DevicePublic, DevicesPublic
+from backend.api.deps import SessionDep, check_time_range
+from backend.api.schemas import DevicePublic, DevicesPublic, StreetTime
 from backend.models import Alarm, Device, Event, table
 from contracts.vocabulary import SEVERITY_RANK, AlarmStatus
 
@@ -84,11 +84,12 @@ def telemetry_series(
     session: SessionDep,
     field: Annotated[str, Query(pattern=r"^[a-z_][a-z0-9_]{0,63}$")],
     bucket: Literal["minute", "hour"] = "minute",
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: StreetTime | None = None,
+    until: StreetTime | None = None,
 ) -> list[TelemetryPoint]:
     """Aggregates of one numeric telemetry field per minute or hour (device time), so the
     console can chart a day without pulling raw rows."""
+    check_time_range(since, until)
     if session.get(Device, device_id) is None:
         raise HTTPException(404, "no such device")
     ev: Any = table(Event).c

@@ -7,26 +7,43 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session, col, select
+from starlette.convertors import Convertor, register_url_convertor
 
-from backend.api.deps import CtxDep, Operator, SessionDep
+from backend.api.deps import CtxDep, Operator, SessionDep, check_time_range
 from backend.api.schemas import (
     MAX_ROW_ID,
     EventPublic,
     EventsPublic,
     InjectAccepted,
     InjectRequest,
+    StreetTime,
 )
 from backend.models import Device, Event
 from backend.publisher import PublishError
 from contracts.injection import injected_envelope
 from contracts.topics import Channel, Topic
 from contracts.validation import ContractError, dumps
+
+
+class EventIdConvertor(Convertor[str]):
+    """An event id in a path (contracts/envelope.py `Token`), but never a static sibling path
+    of /events/: /events/inject is the injection route's, not an event's."""
+
+    regex = r"(?!inject$)[A-Za-z0-9._:-]{1,64}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("event_id", EventIdConvertor())
 
 router = APIRouter(prefix="/events", tags=["events"])
 csv_router = APIRouter(tags=["events"])
@@ -42,8 +59,11 @@ class EventFilter:
     channel: Channel = Channel.EVENTS
     injected: bool | None = None
     run_id: str | None = None
-    since: datetime | None = None  # device time, inclusive
-    until: datetime | None = None  # device time, exclusive
+    since: StreetTime | None = None  # device time, inclusive
+    until: StreetTime | None = None  # device time, exclusive
+
+    def __post_init__(self) -> None:
+        check_time_range(self.since, self.until)
 
     def apply(self, query: Any) -> Any:
         query = query.where(Event.channel == self.channel.value)
@@ -126,15 +146,15 @@ def export_events(ctx: CtxDep, where: FilterDep) -> StreamingResponse:
     )
 
 
-@router.get("/{event_id}", response_model=EventPublic)
-def get_event(event_id: str, session: SessionDep) -> EventPublic:
-    row = session.exec(select(Event).where(Event.event_id == event_id)).first()
-    if row is None:
-        raise HTTPException(404, "no such event (yet)")
-    return EventPublic.model_validate(row)
-
-
-@router.post("/inject", response_model=InjectAccepted, status_code=202)
+@router.post(
+    "/inject",
+    response_model=InjectAccepted,
+    status_code=202,
+    responses={
+        404: {"description": "no such device"},
+        503: {"description": "the broker did not take the event"},
+    },
+)
 def inject_event(
     body: InjectRequest, ctx: CtxDep, session: SessionDep, _scope: Operator
 ) -> InjectAccepted:
@@ -163,3 +183,11 @@ def inject_event(
     except PublishError as exc:
         raise HTTPException(503, f"broker did not take the event: {exc}") from None
     return InjectAccepted(event_id=env.event_id, topic=str(topic))
+
+
+@router.get("/{event_id:event_id}", response_model=EventPublic)
+def get_event(event_id: str, session: SessionDep) -> EventPublic:
+    row = session.exec(select(Event).where(Event.event_id == event_id)).first()
+    if row is None:
+        raise HTTPException(404, "no such event (yet)")
+    return EventPublic.model_validate(row)

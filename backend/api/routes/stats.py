@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from backend.api.deps import CtxDep, SessionDep
+from backend.api.schemas import StreetDay
 from backend.models import Alarm, Device, StatHourly, table
 from contracts.catalogue import load_builtin_kinds
 from contracts.clock import street_day
@@ -52,15 +53,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-# Days the street can have (a day outside the datetime range would overflow its bounds).
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
-
-
 @router.get("/stats", response_model=Stats)
 def stats(
     ctx: CtxDep,
     session: SessionDep,
-    day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
+    day: StreetDay | None = None,
 ) -> Stats:
     """Figures for one day on the street (Chongqing time, default the street's today: its
     clock's day, which a simulator may run ahead of the wall calendar)."""
