@@ -84,14 +84,6 @@ class Publisher:
         """A control-plane message (e.g. a clock control): QoS 1, never retained."""
         self.publish_raw(topic, payload, qos=1, retain=False)
 
-    def clear_retained(self, topic: str) -> None:
-        """Clear the broker's retained copy on `topic` (an empty retained message): ingest refuses
-        retained messages on channels that are never retained. Not waited for, so the caller
-        (ingest's writer thread) never stalls on the broker."""
-        info = self.client.publish(topic, b"", qos=1, retain=True)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise PublishError(mqtt.error_string(info.rc))
-
     def publish_raw(
         self, topic: str, payload: bytes, *, qos: int, retain: bool, timeout: float = 5.0
     ) -> None:

@@ -83,8 +83,7 @@ class Ingest:
         # Which broker the kept drop baseline belongs to.
         self.broker = f"{settings.mqtt_host}:{settings.mqtt_port}"
         # How a retained copy refused on its channel is cleared at the broker (an empty retained
-        # message on its topic): through this session unless the backend wires its publisher
-        # session in (`Publisher.clear_retained`). The ACL lets user `backend` write there.
+        # message on its topic), through this session: the ACL lets user `backend` write there.
         self.clear_retained: Callable[[str], None] = self._clear_retained
 
     # -- lifecycle -------------------------------------------------------------------------
