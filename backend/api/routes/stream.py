@@ -1,34 +1,154 @@
 """The live stream (server-sent events): new events, alarm changes, availability changes, the
-street's clock."""
+street's clock; and for a subscriber that fell behind, how many messages it lost (`resync`).
+
+Each connection is a cursor into the shared buffer of backend/live.py. It sends what it has not
+sent yet in chunks of at most CHUNK_BYTES, awaiting the connection after each, so what one
+connection holds unsent is bounded: the server's write buffer (uvicorn pauses writing above
+64 KiB) plus one chunk. A connection that accepts nothing for `stream_stall_timeout_s` is
+closed at once (not flushed first: a peer that never reads would hold it forever).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+import contextlib
+from typing import Any
 
 from fastapi import APIRouter
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from backend.api.deps import CtxDep
+from backend.live import Broadcaster, StreamLimits, Subscriber
 
 router = APIRouter(tags=["stream"])
 
 KEEPALIVE_S = 15.0
+CHUNK_BYTES = 32 * 1024
+CONNECTED = b": connected\n\n"
+KEEPALIVE = b": keepalive\n\n"
 
 
-@router.get("/stream", response_class=EventSourceResponse)
-async def stream(ctx: CtxDep) -> AsyncIterable[ServerSentEvent]:
-    """`event: event | alarm | availability | clock`, `data:` JSON. Comments keep proxies
-    open."""
-    queue = ctx.live.subscribe()
-    try:
-        yield ServerSentEvent(comment="connected")
+class LiveStreamResponse(Response):
+    """`text/event-stream` for one subscriber, until the client goes or stalls."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, live: Broadcaster, sub: Subscriber, stall_timeout_s: float) -> None:
+        self.live, self.sub, self.stall_timeout_s = live, sub, stall_timeout_s
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.ensure_future(_disconnected(receive))
+        stalled = False
+        try:
+            stalled = await self._pump(send, gone)
+            if stalled:
+                _abort(scope)
+                await asyncio.sleep(0)  # the server learns the connection is lost
+        finally:
+            gone.cancel()
+            self.live.unsubscribe(self.sub, stalled=stalled)
+
+    async def _pump(self, send: Send, gone: asyncio.Future[None]) -> bool:
+        """Sends until the client disconnects (False) or stalls (True)."""
+        started = False
+        chunk = CONNECTED
         while True:
             try:
-                topic, payload = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                async with asyncio.timeout(self.stall_timeout_s):
+                    if not started:
+                        await send(
+                            {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                        )
+                        started = True
+                    # A new message each time: a middleware may hold the last one still.
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except TimeoutError:
-                yield ServerSentEvent(comment="keepalive")
+                return True
+            except OSError:  # the client went while we wrote
+                return False
+            if gone.done():
+                return False
+            chunk = self.live.take(self.sub, CHUNK_BYTES)
+            if chunk:
                 continue
-            yield ServerSentEvent(event=topic, data=payload)
-    finally:
-        ctx.live.unsubscribe(queue)
+            changed = self.live.changed()
+            done, _ = await asyncio.wait(
+                {changed, gone}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
+            )
+            if gone in done:
+                return False
+            if not done:
+                chunk = KEEPALIVE
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _abort(scope: Scope) -> None:
+    """Close the stalled client's connection now, dropping what it has not read. ASGI offers
+    no way to do it, so find the connection's transport on the running loop by its addresses;
+    if it cannot be found the server closes the connection after flushing (bounded: at most
+    one write buffer), when the peer reads or goes."""
+    client, server = scope.get("client"), scope.get("server")
+    transports: Any = getattr(asyncio.get_running_loop(), "_transports", None)
+    if not client or not server or transports is None:
+        return
+    with contextlib.suppress(Exception):
+        for transport in list(transports.values()):
+            peer = transport.get_extra_info("peername")
+            own = transport.get_extra_info("sockname")
+            if (
+                peer
+                and own
+                and tuple(peer[:2]) == tuple(client)
+                and own[1] == server[1]
+                and not transport.is_closing()
+            ):
+                transport.abort()
+                return
+
+
+# What FastAPI documents for an SSE route (OpenAPI 3.2's itemSchema): the route answers with
+# its own response class, so it is stated here.
+_SSE_ITEM = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+@router.get(
+    "/stream",
+    response_class=LiveStreamResponse,
+    status_code=200,
+    responses={
+        200: {
+            "description": "Successful Response",
+            "content": {"text/event-stream": {"itemSchema": _SSE_ITEM}},
+        },
+        503: {"description": "Too many live-stream subscribers; retry later"},
+    },
+)
+async def stream(ctx: CtxDep) -> Response:
+    """`event: event | alarm | availability | clock | resync`, `data:` JSON. Comments keep
+    proxies open. A subscriber that falls further behind than the stream's buffer first gets
+    `resync` with the count it missed; one that accepts nothing for a while is disconnected."""
+    s = ctx.settings
+    sub = ctx.live.subscribe(StreamLimits.of(s))
+    if sub is None:
+        return JSONResponse(
+            {"detail": f"too many live-stream subscribers (at most {s.stream_max_subscribers})"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    return LiveStreamResponse(ctx.live, sub, s.stream_stall_timeout_s)
