@@ -72,9 +72,9 @@ class Settings(BaseSettings):
 
     # The live stream (GET /stream, backend/live.py): every subscriber reads one shared buffer of
     # encoded frames; one further behind than these loses the oldest and is told how many
-    # (`resync`). Memory: this buffer plus at most ~128 KiB of unsent bytes per subscriber.
-    stream_buffer_frames: int = Field(default=4096, ge=1)
-    stream_buffer_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024)
+    # (`resync`). Memory: this buffer plus at most ~100 KiB of unsent bytes per subscriber.
+    stream_buffer_frames: int = Field(default=2048, ge=1)
+    stream_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
     # A subscriber whose connection accepts nothing for this long is disconnected.
     stream_stall_timeout_s: float = Field(default=30.0, gt=0)
     # More subscribers at once are refused with 503.

@@ -45,8 +45,8 @@ class StreamLimits:
     """How far behind a subscriber may fall (frames and bytes of the shared buffer) and how many
     subscribers there may be at once."""
 
-    buffer_frames: int = 4096
-    buffer_bytes: int = 4 * 1024 * 1024
+    buffer_frames: int = 2048
+    buffer_bytes: int = 2 * 1024 * 1024
     max_subscribers: int = 500
 
     @classmethod

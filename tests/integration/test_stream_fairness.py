@@ -26,7 +26,7 @@ from tests.helpers import DeviceClient, own_backend
 
 pytestmark = pytest.mark.integration
 
-STALLED = int(__import__("os").environ.get("N_STALLED", "200"))
+STALLED = 200
 FAST = 2
 BURST = 5000
 # A stalled client's receive buffer (the kernel doubles it): small, so it really stalls.
@@ -35,7 +35,7 @@ RCVBUF = 4096
 # and the end of the burst: the stream's shared buffer (LIJIA_STREAM_BUFFER_BYTES, 4 MiB) plus
 # ≤ 128 KiB of unsent bytes per stalled client (200 × 128 KiB = 25 MiB), plus the ingest of the
 # burst itself; a per-client copy of the backlog would be 200 × 2 MB.
-RSS_GROWTH_MAX_MB = 96
+RSS_GROWTH_MAX_MB = 48
 
 
 class SSEClient:
@@ -231,7 +231,56 @@ def test_stalled_clients_do_not_starve_fast_readers(
         sampler.stop.set()
         for reader in fast:
             reader.stop.set()
+            reader.join()
+            reader.client.close()
         for client in stalled:
             client.close()
-        for reader in fast:
-            reader.client.close()
+
+
+@pytest.fixture
+def strict_backend(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path
+) -> Iterator[BackendProcess]:
+    """A backend that allows 3 subscribers and disconnects one that stalls for 1 s."""
+    db = f"sqlite:///{tmp_path / 'strict.db'}"
+    env = {"LIJIA_STREAM_MAX_SUBSCRIBERS": "3", "LIJIA_STREAM_STALL_TIMEOUT_S": "1"}
+    yield from own_backend(broker, creds_dir, db, tmp_path / "backend", env)
+
+
+def metric(backend: BackendProcess, name: str) -> float:
+    for line in httpx.get(backend.url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} missing from /metrics")
+
+
+def test_subscribers_are_bounded_and_a_stalled_one_is_disconnected(
+    strict_backend: BackendProcess, broker: BrokerProcess, creds: Credentials, fleet: Fleet
+) -> None:
+    backend = strict_backend
+    stalled = [SSEClient(backend.port, RCVBUF) for _ in range(3)]
+    try:
+        wait_until(lambda: live_clients(backend) == 3)
+        # One more is refused: nothing an outsider opens grows the backend without bound.
+        with httpx.stream(
+            "GET", backend.url + "/stream", headers={"X-API-Key": READ_KEY}, timeout=10
+        ) as resp:
+            assert resp.status_code == 503 and "Retry-After" in resp.headers
+        assert metric(backend, "lijia_live_refused_total") == 1
+        # More than their sockets hold: their writes block, and after the stall timeout they are
+        # disconnected, their slots and buffers freed.
+        burst(broker, creds, fleet, 2000)
+        wait_until(lambda: live_clients(backend) == 0, timeout=60)
+        assert metric(backend, "lijia_live_stalled_total") == 3
+        for client in stalled:  # what was in flight, then the end
+            client.sock.settimeout(10)
+            while not client.closed:
+                client.read_some()
+            assert client.status == 200 and not client.resyncs
+        with httpx.stream(
+            "GET", backend.url + "/stream", headers={"X-API-Key": READ_KEY}, timeout=10
+        ) as resp:
+            assert resp.status_code == 200
+    finally:
+        for client in stalled:
+            client.close()

@@ -3,15 +3,18 @@ street's clock; and for a subscriber that fell behind, how many messages it lost
 
 Each connection is a cursor into the shared buffer of backend/live.py. It sends what it has not
 sent yet in chunks of at most CHUNK_BYTES, awaiting the connection after each, so what one
-connection holds unsent is bounded: the server's write buffer (uvicorn pauses writing above
-64 KiB) plus one chunk. A connection that accepts nothing for `stream_stall_timeout_s` is
-closed at once (not flushed first: a peer that never reads would hold it forever).
+connection holds unsent is bounded: the server's write buffer (the server pauses writing above
+CHUNK_BYTES, 64 KiB if the transport is not found) plus one chunk, and the kernel's send buffer
+is set to SEND_BUFFER_BYTES. A connection
+that accepts nothing for `stream_stall_timeout_s` is closed at once (aborted, not flushed
+first: a peer that never reads would hold it forever).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from typing import Any
 
 from fastapi import APIRouter
@@ -24,7 +27,10 @@ from backend.live import Broadcaster, StreamLimits, Subscriber
 router = APIRouter(tags=["stream"])
 
 KEEPALIVE_S = 15.0
-CHUNK_BYTES = 32 * 1024
+CHUNK_BYTES = 16 * 1024
+# The kernel's send buffer per stream connection (Linux doubles it): without a bound it grows up
+# to net.ipv4.tcp_wmem's maximum (4 MiB here) for a client that does not read.
+SEND_BUFFER_BYTES = 64 * 1024
 CONNECTED = b": connected\n\n"
 KEEPALIVE = b": keepalive\n\n"
 
@@ -41,12 +47,18 @@ class LiveStreamResponse(Response):
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = _transport_of(scope)
+        if transport is not None:
+            with contextlib.suppress(OSError, AttributeError, ValueError):
+                transport.set_write_buffer_limits(high=CHUNK_BYTES)
+                sock = transport.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         gone = asyncio.ensure_future(_disconnected(receive))
         stalled = False
         try:
             stalled = await self._pump(send, gone)
-            if stalled:
-                _abort(scope)
+            if stalled and transport is not None:
+                transport.abort()
                 await asyncio.sleep(0)  # the server learns the connection is lost
         finally:
             gone.cancel()
@@ -61,7 +73,11 @@ class LiveStreamResponse(Response):
                 async with asyncio.timeout(self.stall_timeout_s):
                     if not started:
                         await send(
-                            {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
+                            {
+                                "type": "http.response.start",
+                                "status": 200,
+                                "headers": self.raw_headers,
+                            }
                         )
                         started = True
                     # A new message each time: a middleware may hold the last one still.
@@ -90,15 +106,15 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def _abort(scope: Scope) -> None:
-    """Close the stalled client's connection now, dropping what it has not read. ASGI offers
-    no way to do it, so find the connection's transport on the running loop by its addresses;
-    if it cannot be found the server closes the connection after flushing (bounded: at most
-    one write buffer), when the peer reads or goes."""
+def _transport_of(scope: Scope) -> Any:
+    """The connection's transport, found on the running loop by its addresses (ASGI offers no
+    way to reach it), or None. Without it the kernel's send buffer grows as it likes and a
+    stalled connection is closed after flushing (bounded: one write buffer), when the peer
+    reads or goes."""
     client, server = scope.get("client"), scope.get("server")
     transports: Any = getattr(asyncio.get_running_loop(), "_transports", None)
     if not client or not server or transports is None:
-        return
+        return None
     with contextlib.suppress(Exception):
         for transport in list(transports.values()):
             peer = transport.get_extra_info("peername")
@@ -110,8 +126,8 @@ def _abort(scope: Scope) -> None:
                 and own[1] == server[1]
                 and not transport.is_closing()
             ):
-                transport.abort()
-                return
+                return transport
+    return None
 
 
 # What FastAPI documents for an SSE route (OpenAPI 3.2's itemSchema): the route answers with
