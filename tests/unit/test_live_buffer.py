@@ -45,7 +45,7 @@ def test_a_subscriber_behind_the_buffer_gets_resync_with_the_count_then_the_newe
         assert slow is not None and fast is not None
         await publish(live, 0, 5)
         assert [d["event_id"] for _, d in frames(live.take(fast, 1 << 20))] == [
-            f"e{n}" for n in range(5)
+            f"e{n:04d}" for n in range(5)
         ]
         await publish(live, 5, 25)
         got = frames(live.take(slow, 1 << 20))
