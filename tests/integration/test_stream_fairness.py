@@ -41,14 +41,14 @@ RSS_GROWTH_MAX_MB = 48
 class SSEClient:
     """A raw `/stream` connection: chunked body decoded, SSE frames parsed as they arrive."""
 
-    def __init__(self, port: int, rcvbuf: int | None = None) -> None:
+    def __init__(self, port: int, rcvbuf: int | None = None, extra: str = "") -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.connect(("127.0.0.1", port))
         self.sock.sendall(
             f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-API-Key: {READ_KEY}\r\n"
-            "Accept: text/event-stream\r\n\r\n".encode()
+            f"Accept: text/event-stream\r\n{extra}\r\n".encode()
         )
         self.raw = bytearray()
         self.body = bytearray()
@@ -258,7 +258,9 @@ def test_subscribers_are_bounded_and_a_stalled_one_is_disconnected(
     strict_backend: BackendProcess, broker: BrokerProcess, creds: Credentials, fleet: Fleet
 ) -> None:
     backend = strict_backend
-    stalled = [SSEClient(backend.port, RCVBUF) for _ in range(3)]
+    # One claims to come through a proxy (uvicorn then rewrites the client's address).
+    forwarded = "X-Forwarded-For: 203.0.113.7\r\n"
+    stalled = [SSEClient(backend.port, RCVBUF, extra) for extra in ("", "", forwarded)]
     try:
         wait_until(lambda: live_clients(backend) == 3)
         # One more is refused: nothing an outsider opens grows the backend without bound.

@@ -5,15 +5,15 @@ Each connection is a cursor into the shared buffer of backend/live.py. It sends 
 sent yet in chunks of at most CHUNK_BYTES, awaiting the connection after each, so what one
 connection holds unsent is bounded: the server's write buffer (the server pauses writing above
 CHUNK_BYTES, 64 KiB if the transport is not found) plus one chunk, and the kernel's send buffer
-is set to SEND_BUFFER_BYTES. A connection
-that accepts nothing for `stream_stall_timeout_s` is closed at once (aborted, not flushed
-first: a peer that never reads would hold it forever).
+is set to SEND_BUFFER_BYTES. A connection that accepts nothing for `stream_stall_timeout_s` is
+closed at once (aborted, not flushed first: a peer that never reads would hold it forever).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from typing import Any
 
@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from backend.api.deps import CtxDep
 from backend.live import Broadcaster, StreamLimits, Subscriber
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
 
 KEEPALIVE_S = 15.0
@@ -60,8 +61,14 @@ class LiveStreamResponse(Response):
             if stalled and transport is not None:
                 transport.abort()
                 await asyncio.sleep(0)  # the server learns the connection is lost
+            if stalled:
+                log.info(
+                    "live-stream client %s accepted nothing: disconnected", scope.get("client")
+                )
         finally:
             gone.cancel()
+            if gone.done() and not gone.cancelled():
+                gone.exception()  # retrieved: a receive that failed is a client gone
             self.live.unsubscribe(self.sub, stalled=stalled)
 
     async def _pump(self, send: Send, gone: asyncio.Future[None]) -> bool:
@@ -107,24 +114,29 @@ async def _disconnected(receive: Receive) -> None:
 
 
 def _transport_of(scope: Scope) -> Any:
-    """The connection's transport, found on the running loop by its addresses (ASGI offers no
-    way to reach it), or None. Without it the kernel's send buffer grows as it likes and a
-    stalled connection is closed after flushing (bounded: one write buffer), when the peer
-    reads or goes."""
-    client, server = scope.get("client"), scope.get("server")
+    """The connection's transport (ASGI offers no way to reach it): the one on the running loop
+    whose protocol serves this request's scope, else whose addresses are the request's; or None.
+    Without it the kernel's send buffer grows as it likes and a stalled connection is closed
+    after flushing (bounded: one write buffer), when the peer reads or goes."""
     transports: Any = getattr(asyncio.get_running_loop(), "_transports", None)
-    if not client or not server or transports is None:
+    if transports is None:
         return None
+    client, server = scope.get("client"), scope.get("server")
     with contextlib.suppress(Exception):
         for transport in list(transports.values()):
+            if transport.is_closing():
+                continue
+            if getattr(transport.get_protocol(), "scope", None) is scope:
+                return transport
             peer = transport.get_extra_info("peername")
             own = transport.get_extra_info("sockname")
             if (
-                peer
+                client
+                and server
+                and peer
                 and own
                 and tuple(peer[:2]) == tuple(client)
                 and own[1] == server[1]
-                and not transport.is_closing()
             ):
                 return transport
     return None
