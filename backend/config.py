@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     write_rate_limit: str = "120/minute"
     cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:8501"])
 
+    # The live stream (GET /stream, backend/live.py): every subscriber reads one shared buffer of
+    # encoded frames; one further behind than these loses the oldest and is told how many
+    # (`resync`). Memory: this buffer plus at most ~100 KiB of unsent bytes per subscriber.
+    stream_buffer_frames: int = Field(default=2048, ge=1)
+    stream_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
+    # A subscriber whose connection accepts nothing for this long is disconnected.
+    stream_stall_timeout_s: float = Field(default=30.0, gt=0)
+    # More subscribers at once are refused with 503.
+    stream_max_subscribers: int = Field(default=500, ge=1)
+
     def ingest_id(self) -> str:
         """Fixed across restarts, one per host when replicas share the load. Public and
         readable: the broker accepts a device's credentials only with that device's id as

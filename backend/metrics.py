@@ -77,6 +77,15 @@ class LijiaCollector(Collector):
         yield GaugeMetricFamily(
             "lijia_live_clients", "open live-stream connections", value=ctx.live.clients
         )
+        live = ctx.live
+        for name, value, doc in (
+            ("lijia_live_frames", live.frames, "messages published to the live stream"),
+            ("lijia_live_resyncs", live.resyncs, "resyncs sent to subscribers that fell behind"),
+            ("lijia_live_missed", live.missed, "messages subscribers lost by falling behind"),
+            ("lijia_live_stalled", live.stalled, "subscribers disconnected: accepted nothing"),
+            ("lijia_live_refused", live.refused, "subscriptions refused: too many subscribers"),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
         try:
             with ctx.engine.connect() as conn:
                 alarm: Any = table(Alarm).c

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import clock, simulation
+from contracts import clock, simulation, stream
 from contracts.alarms import AlarmRule, BurstRule, EventRule, TelemetryRule
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import Availability, Command, CommandResult, Envelope
@@ -222,6 +222,21 @@ def render() -> str:
         "simulator does not answer within 5 s.",
         "",
         fields_table(clock.ClockView),
+        "## The live stream (`GET /stream`, server-sent events; contracts/stream.py)",
+        "",
+        "Each message is `event: <type>` and `data: <JSON>`; lines beginning with `:` are",
+        "comments (`: connected`, `: keepalive`). The stream is a view, the REST lists are the",
+        "record. Every subscriber has a bounded backlog: one that falls further behind than",
+        "`LIJIA_STREAM_BUFFER_FRAMES` messages (or `LIJIA_STREAM_BUFFER_BYTES`) loses the oldest",
+        "and is first sent a `resync` with the count; one whose connection accepts nothing for",
+        "`LIJIA_STREAM_STALL_TIMEOUT_S` is disconnected. Beyond `LIJIA_STREAM_MAX_SUBSCRIBERS`",
+        "subscribers at once, `GET /stream` answers 503.",
+        "",
+    ]
+    for message in stream.STREAM_MESSAGES:
+        text = " ".join(line.strip() for line in (message.__doc__ or "").strip().splitlines())
+        out += [f"### `{message.TOPIC}`", "", text, "", fields_table(message)]
+    out += [
         "## JSON Schema",
         "",
         "Every payload's JSON Schema is served by the backend at `GET /contract/kinds` and",

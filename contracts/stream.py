@@ -1,6 +1,7 @@
 """The live stream's messages (`GET /stream`, server-sent events): one model per message type.
 
-The SSE `event:` field is the message's `TOPIC`; `data:` is the model as JSON.
+The SSE `event:` field is the message's `TOPIC`; `data:` is the model as JSON. Lines that
+begin with `:` are comments (`: connected`, `: keepalive`) and carry nothing.
 """
 
 from __future__ import annotations
@@ -8,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.clock import ClockView
 from contracts.vocabulary import AlarmStatus, Availability, Severity
 
-StreamTopic = Literal["event", "alarm", "availability", "clock"]
+StreamTopic = Literal["event", "alarm", "availability", "clock", "resync"]
 
 
 class StreamMessage(BaseModel):
@@ -64,4 +65,22 @@ class ClockMessage(StreamMessage):
     clock: ClockView
 
 
-AnyStreamMessage = EventMessage | AlarmMessage | AvailabilityMessage | ClockMessage
+class ResyncMessage(StreamMessage):
+    """This subscriber fell behind: the server dropped the `missed` oldest messages it had not
+    sent yet, and the next messages follow on from the newest ones. The stream is a view, the
+    REST lists are the record: read them again (`GET /events`, `/alarms`, `/devices`) to
+    catch up. A subscriber whose connection accepts nothing for `LIJIA_STREAM_STALL_TIMEOUT_S`
+    is disconnected instead."""
+
+    TOPIC: ClassVar[StreamTopic] = "resync"
+    missed: int = Field(ge=1, description="messages this subscriber lost")
+
+
+AnyStreamMessage = EventMessage | AlarmMessage | AvailabilityMessage | ClockMessage | ResyncMessage
+STREAM_MESSAGES: tuple[type[StreamMessage], ...] = (
+    EventMessage,
+    AlarmMessage,
+    AvailabilityMessage,
+    ClockMessage,
+    ResyncMessage,
+)
