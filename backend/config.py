@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     stream_stall_timeout_s: float = Field(default=30.0, gt=0)
     # More subscribers at once are refused with 503.
     stream_max_subscribers: int = Field(default=500, ge=1)
+    # Connections the server holds at once (uvicorn answers 503 beyond): bounds what an outsider
+    # who opens sockets can make the backend keep, above the stream's own limit.
+    max_connections: int = Field(default=1000, ge=1)
+    # On shutdown, open live streams are ended after this (they never end by themselves).
+    shutdown_grace_s: int = Field(default=3, ge=0)
 
     def ingest_id(self) -> str:
         """Fixed across restarts, one per host when replicas share the load. Public and

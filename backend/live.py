@@ -146,11 +146,9 @@ class Broadcaster:
             self._changed.set_result(None)
             self._changed = None
 
-    def subscribe(self, limits: StreamLimits | None = None) -> Subscriber | None:
+    def subscribe(self) -> Subscriber | None:
         """A new subscriber, reading from the next frame on; None when there are
         `max_subscribers` already."""
-        if limits is not None:
-            self.limits = limits
         if len(self._subscribers) >= self.limits.max_subscribers:
             self.refused += 1
             return None

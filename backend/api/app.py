@@ -43,7 +43,7 @@ from backend.api.routes import (
 from backend.config import Settings, get_settings
 from backend.db import init_db, make_engine, provision
 from backend.ingest import Ingest
-from backend.live import Broadcaster, alarm_message
+from backend.live import Broadcaster, StreamLimits, alarm_message
 from backend.metrics import LijiaCollector
 from backend.publisher import Publisher
 from backend.scenario_jobs import ScenarioJobs
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         init_db(engine)
         provision(engine, load_fleet(settings.fleet_file, settings.fleet_size))
-        live = Broadcaster()
+        live = Broadcaster(StreamLimits.of(settings))
         live.bind(asyncio.get_running_loop())
         street = StreetClock()
         street.on_change(lambda view: live.publish(ClockMessage(clock=view)))

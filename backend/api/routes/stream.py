@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from backend.api.deps import CtxDep
-from backend.live import Broadcaster, StreamLimits, Subscriber
+from backend.live import Broadcaster, Subscriber
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["stream"])
@@ -172,7 +172,7 @@ async def stream(ctx: CtxDep) -> Response:
     proxies open. A subscriber that falls further behind than the stream's buffer first gets
     `resync` with the count it missed; one that accepts nothing for a while is disconnected."""
     s = ctx.settings
-    sub = ctx.live.subscribe(StreamLimits.of(s))
+    sub = ctx.live.subscribe()
     if sub is None:
         return JSONResponse(
             {"detail": f"too many live-stream subscribers (at most {s.stream_max_subscribers})"},
