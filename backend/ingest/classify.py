@@ -66,6 +66,10 @@ class Rules:
             self.skew = SkewWatch(self.clock_skew_flag_s)
 
 
+# No street is set before this year (the API's street days and times start there too).
+MIN_STREET_YEAR = 2000
+
+
 def implausible(ts: datetime, item: Incoming, limit_s: float) -> float | None:
     """How far a device's time is outside what any clock of the street allows (None: within).
     The window is wide on purpose: street time and wall time both (the backend may not have
@@ -126,7 +130,11 @@ def check_state(item: Incoming, availability: Availability, rules: Rules) -> Non
         raise ContractError("invalid-availability: reason contradicts status")
     if availability.ts is not None and rules.max_clock_skew_s is not None:
         skew = implausible(availability.ts, item, rules.max_clock_skew_s)
-        if skew is not None:
+        # A retained availability is as old as the device's connection: a device online for a
+        # week is handed to every new subscription with last week's time. Only a time before
+        # any street (before 2000) or ahead of every clock is garbage there.
+        old_retained = item.retained and skew is not None and skew < 0
+        if skew is not None and not (old_retained and availability.ts.year >= MIN_STREET_YEAR):
             raise ContractError(f"clock-skew: device time is {skew:+.0f} s from ours")
 
 

@@ -73,6 +73,22 @@ def test_the_contracts_availability_still_becomes_availability() -> None:
         assert msg.availability is not None and msg.availability.status == body["status"]
 
 
+def test_a_retained_availability_days_old_is_availability_but_not_one_from_1999() -> None:
+    """The retained state a long-online device left at its connect reaches every new
+    subscription with that old time: availability, not clock skew."""
+    week_ago = {"status": "online", "reason": "connected", "ts": at(-7 * 86_400).isoformat()}
+    msg = classify(Incoming(STATE, json.dumps(week_ago).encode(), NOW, retained=True), RULES)
+    assert msg.availability is not None and msg.availability.status == "online"
+    live = Incoming(STATE, json.dumps(week_ago).encode(), NOW, retained=False)
+    assert refusal(live) == "clock-skew"
+    ancient = {"status": "online", "reason": "connected", "ts": "1999-12-31T23:00:00Z"}
+    assert refusal(Incoming(STATE, json.dumps(ancient).encode(), NOW, retained=True)) == (
+        "clock-skew"
+    )
+    ahead = {"status": "online", "reason": "connected", "ts": at(3 * 86_400).isoformat()}
+    assert refusal(Incoming(STATE, json.dumps(ahead).encode(), NOW, retained=True)) == "clock-skew"
+
+
 def test_uptime_is_read_from_mosquittos_text() -> None:
     assert parse_uptime(b"123 seconds") == 123
 
