@@ -20,6 +20,10 @@ def main() -> None:
         log_level="info",
         limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # The live stream bounds each connection's buffers through asyncio's own transports
+        # (backend/api/routes/stream.py); uvloop's and httptools' would not be reached.
+        loop="asyncio",
+        http="h11",
     )
 
 

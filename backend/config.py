@@ -6,7 +6,7 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters import credentials
@@ -85,8 +85,18 @@ class Settings(BaseSettings):
     # Connections the server holds at once (uvicorn answers 503 beyond): bounds what an outsider
     # who opens sockets can make the backend keep, above the stream's own limit.
     max_connections: int = Field(default=1000, ge=1)
+    # A request's whole body must arrive within this (408 otherwise): no trickling for ever.
+    body_timeout_s: float = Field(default=30.0, gt=0)
     # On shutdown, open live streams are ended after this (they never end by themselves).
     shutdown_grace_s: int = Field(default=3, ge=0)
+
+    @field_validator("ingest_client_id")
+    @classmethod
+    def _not_a_device_id(cls, value: str) -> str:
+        # A configured id must keep what the derived one has: a `:`, which no device id has.
+        if value and ":" not in value:
+            raise ValueError("the ingest client id must contain ':' so no device id can equal it")
+        return value
 
     def ingest_id(self) -> str:
         """Fixed across restarts, one per host when replicas share the load. Public and

@@ -26,10 +26,11 @@ PLUGIN_NAME = "mosquitto_dynamic_security.so"
 # Where Mosquitto packages put the plugin: Debian's multiarch folder, the official image and
 # source builds (`make install`).
 PLUGIN_DIRS = (
-    Path("/usr/lib/x86_64-linux-gnu"),
-    Path("/usr/lib/aarch64-linux-gnu"),
+    *sorted(Path("/usr/lib").glob("*-linux-gnu*")),
+    Path("/usr/lib64"),
     Path("/usr/lib"),
     Path("/usr/local/lib"),
+    Path("/usr/local/lib64"),
 )
 
 

@@ -150,7 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     # Added last, so it runs first: nothing reads a body before the limit has been applied.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

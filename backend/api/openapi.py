@@ -3,7 +3,8 @@ really sends, derived in one place from the route's dependencies (backend/api/ga
 
 - a key is needed (every path but the open ones) → 401; a scope above `read` → 403, and 429
   (writes are rate-limited per key);
-- any request may carry a body → 413 (backend/api/body_limit.py); a body that is not text → 400
+- any request may carry a body → 413, or 408 when it is not all there in time
+  (backend/api/body_limit.py); a body that is not text → 400
   (FastAPI's own answer);
 - path parameters → 404; parameters or a body → 422 in the validation handler's shape (no input);
 - what a route raises itself (404, 409, 503, 504) is declared on the route, and gets the error
@@ -71,6 +72,7 @@ DESCRIPTIONS = {
     "401": "no X-API-Key header, or an unknown key",
     "403": "the key's scope is not enough",
     "404": "no such resource",
+    "408": "the request body did not arrive in time (LIJIA_BODY_TIMEOUT_S)",
     "413": "the request body is over the limit (LIJIA_MAX_BODY_BYTES)",
     "422": "invalid parameters or body: the fields and why, never the values sent",
     "429": "too many writes with this key (LIJIA_WRITE_RATE_LIMIT)",
@@ -113,6 +115,7 @@ def document(schema: dict[str, Any], app: FastAPI, settings: Settings) -> dict[s
             if facts.scope and SCOPE_RANK[facts.scope] > SCOPE_RANK["read"]:
                 _add(responses, "403", PROBLEM)
                 _add(responses, "429", PROBLEM)
+            _add(responses, "408", PROBLEM)
             _add(responses, "413", PROBLEM)
             if facts.has_body:
                 _add(responses, "400", PROBLEM)

@@ -295,7 +295,7 @@ def test_ten_minutes_of_the_street_replay_into_a_fresh_database_identically(
     start = f"{monday.isoformat()}T07:30:00"
     first = BackendProcess(
         broker.port, creds_dir, f"sqlite:///{tmp_path / 'first.db'}", tmp_path / "first",
-        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "lijia-ingest-first"},
+        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "backend:ingest:first"},
     ).start()  # fmt: skip
     recording = tmp_path / "street.jsonl"
     recorder = subprocess.Popen(
@@ -321,7 +321,7 @@ def test_ten_minutes_of_the_street_replay_into_a_fresh_database_identically(
 
     fresh = BackendProcess(
         broker.port, creds_dir, f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "fresh",
-        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "lijia-ingest-fresh"},
+        extra_env={**env, "LIJIA_INGEST_CLIENT_ID": "backend:ingest:fresh"},
     ).start()  # fmt: skip
     try:
         replay = subprocess.run(

@@ -95,3 +95,37 @@ def test_a_100_mb_chunked_body_without_a_key_is_refused_after_the_limit(
     assert _memory_kib(pid, "VmHWM") - peak_before < 16 * 1024
     # And it still serves.
     assert lone_backend.health()["database_ok"]
+
+
+@pytest.fixture
+def impatient_backend(
+    broker: BrokerProcess, creds_dir: Path, tmp_path: Path
+) -> Iterator[BackendProcess]:
+    env = {"LIJIA_BODY_TIMEOUT_S": "1"}
+    yield from own_backend(broker, creds_dir, f"sqlite:///{tmp_path / 'i.db'}", tmp_path / "i", env)
+
+
+def test_a_body_that_trickles_is_refused_with_408_and_the_connection_freed(
+    impatient_backend: BackendProcess,
+) -> None:
+    """A client that sends a little of its body and then nothing (without a key) cannot hold the
+    connection: the backend answers 408 once the body's time is up, and closes it."""
+    sock = socket.create_connection(("127.0.0.1", impatient_backend.port))
+    sock.settimeout(60)  # a deadline for the answer, not a wait for time to pass
+    try:
+        sock.sendall(
+            b"POST /events/inject HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\n{}\r\n"
+        )
+        answer = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break  # closed by the backend after its answer
+            answer += data
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"not received in time" in answer
+    assert impatient_backend.health()["database_ok"]

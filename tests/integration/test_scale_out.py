@@ -24,7 +24,7 @@ def replicas(
     procs: list[BackendProcess] = []
     try:
         for n in (1, 2):
-            env = {"LIJIA_SHARE_GROUP": "backend", "LIJIA_INGEST_CLIENT_ID": f"lijia-ingest-{n}"}
+            env = {"LIJIA_SHARE_GROUP": "backend", "LIJIA_INGEST_CLIENT_ID": f"backend:ingest:{n}"}
             procs.append(
                 BackendProcess(broker.port, creds_dir, url, tmp_path / f"b{n}", extra_env=env)
             )

@@ -351,7 +351,7 @@ def test_record_and_replay_into_a_fresh_database_keeps_event_ids(
         creds_dir,
         f"sqlite:///{tmp_path / 'fresh.db'}",
         tmp_path / "fresh",
-        extra_env={"LIJIA_INGEST_CLIENT_ID": "lijia-ingest-fresh"},
+        extra_env={"LIJIA_INGEST_CLIENT_ID": "backend:ingest:fresh"},
     ).start()
     try:
         assert all_ids(fresh) == set()

@@ -49,7 +49,13 @@ class LiveStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         transport = _transport_of(scope)
-        if transport is not None:
+        if transport is None:
+            # Then the buffers are the server's defaults and a stalled client is closed only
+            # after flushing (docs/security.md): say so, it weakens the stream's limits.
+            log.warning(
+                "live stream: no transport found for %s; buffers not capped", scope.get("client")
+            )
+        else:
             with contextlib.suppress(OSError, AttributeError, ValueError):
                 transport.set_write_buffer_limits(high=CHUNK_BYTES)
                 sock = transport.get_extra_info("socket")
