@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from contracts.alarms import EventRule
 from contracts.clock import ClockView
 from contracts.kinds.gate import SPEC as GATE
 from contracts.vocabulary import STREET_TZ
+from devices.calendar import is_day_off
 from devices.clock import parse_start
 from stack.broker import BrokerProcess
 from stack.processes import ROOT, BackendProcess, Simulator, clean_env, wait_until
@@ -31,8 +32,20 @@ pytestmark = pytest.mark.integration
 
 STREET = 24  # devices in devices/fleet.yaml
 SPEED = 60
+
+
+def _a_workday_tuesday_far_from_today() -> str:
+    """09:00 of a Tuesday that is a workday, at least a week from today: a fixed date would one
+    day be the day the suite runs (2026-12-08 was, and the check that the street is far from the
+    wall clock caught it)."""
+    day = date.today() + timedelta(days=7)
+    while day.weekday() != 1 or is_day_off(day):
+        day += timedelta(days=1)
+    return f"{day.isoformat()}T09:00:00+08:00"
+
+
 # A Tuesday morning on the street (a workday), far from the wall clock of any test run.
-START = "2026-12-08T09:00:00+08:00"
+START = _a_workday_tuesday_far_from_today()
 # How far a stamp may sit from GET /clock's reading: the injection's own round trip, at 60x.
 FEW_STREET_S = 30.0
 
