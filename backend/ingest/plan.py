@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from backend.alarms import Observed
-from backend.ingest.classify import Incoming, RetainedError, Rules, classify, is_clear
+from backend.ingest.classify import (
+    Incoming,
+    RetainedError,
+    Rules,
+    channel_of,
+    classify,
+    is_clear,
+)
 from backend.ingest.dead_letters import DeadLetters
 from contracts.catalogue import load_builtin_kinds
 from contracts.envelope import CommandResult, Envelope
@@ -59,6 +66,16 @@ def plan_batch(batch: list[Incoming], rules: Rules) -> BatchPlan:
             continue
         except ContractError as exc:
             plan.dead.add(item, exc.reason)
+            # Retained garbage on `state` has replaced the device's availability at the broker,
+            # and every new subscription would be handed it again: cleared too. (MQTT 5 only: on
+            # 3.1.1 the flag also marks queued messages, not what the broker keeps.)
+            if (
+                rules.reject_retained
+                and item.retained
+                and channel_of(item.topic) is Channel.STATE
+                and item.topic not in plan.clear_retained
+            ):
+                plan.clear_retained.append(item.topic)
             continue
         twin = plan.twins.setdefault(msg.topic.device_id, {})
         # Twin times are street time at receipt: silence and offline-too-long are street facts.

@@ -190,3 +190,7 @@ def test_malformed_state_is_dead_lettered_and_never_becomes_availability(
     assert after["availability"] == "online"
     assert after["availability_reason"] == "connected"
     assert after["availability_changed_at"] == before["availability_changed_at"]
+    # The last retained garbage had replaced the device's availability at the broker: cleared,
+    # so a new subscription is not handed it again.
+    wait_until(lambda: read(backend, "/quality")["retained_clears_sent"] >= 1)
+    assert retained_at_broker(broker.port, creds.backend_password, [STATE]) == []
