@@ -125,6 +125,7 @@ class DropWatch:
             increase = new_drops(self._last, now)
             self._judged = True
         if increase > 0:
+            self._prune(at)
             self._recent.append((at, increase))
             self.since_start += increase
             log.warning("the broker dropped %d messages (its total: %d)", increase, now.dropped)
@@ -132,12 +133,16 @@ class DropWatch:
         self._last = now
         self._dirty = True
 
+    def _prune(self, now: datetime) -> None:
+        # Also on every append: the window stays bounded even when nobody reads it.
+        cutoff = now - timedelta(seconds=self.window_s)
+        while self._recent and self._recent[0][0] < cutoff:
+            self._recent.popleft()
+
     def recent(self, now: datetime | None = None) -> int:
         """Drops seen in the last `window_s` seconds (wall time)."""
-        cutoff = (now or datetime.now(UTC)) - timedelta(seconds=self.window_s)
         with self._lock:
-            while self._recent and self._recent[0][0] < cutoff:
-                self._recent.popleft()
+            self._prune(now or datetime.now(UTC))
             return sum(n for _, n in self._recent)
 
     def unsaved(self) -> Observation | None:

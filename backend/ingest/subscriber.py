@@ -82,6 +82,7 @@ class Ingest:
         self.client.message_callback_add(SYS_UPTIME, self._on_uptime)
         # Which broker the kept drop baseline belongs to.
         self.broker = f"{settings.mqtt_host}:{settings.mqtt_port}"
+        self._baseline_failing = False
         # How a retained copy refused on its channel is cleared at the broker (an empty retained
         # message on its topic), through this session: the ACL lets user `backend` write there.
         self.clear_retained: Callable[[str], None] = self._clear_retained
@@ -227,8 +228,12 @@ class Ingest:
             return
         try:
             save_observation(self.engine, self.broker, seen)
+            self._baseline_failing = False
         except Exception:
-            log.warning("broker drop baseline not saved; retrying", exc_info=True)
+            # Said once per outage: the writer loop retries every pass.
+            if not self._baseline_failing:
+                log.warning("broker drop baseline not saved; retrying", exc_info=True)
+            self._baseline_failing = True
             self.stats.drops.unsave()
 
     # The Committer calls these three: one pass of the pipeline (classify, plan, persist), a
