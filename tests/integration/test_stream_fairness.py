@@ -32,7 +32,7 @@ BURST = 5000
 # A stalled client's receive buffer (the kernel doubles it): small, so it really stalls.
 RCVBUF = 4096
 # The backend's resident memory may grow by at most this much between "every client connected"
-# and the end of the burst: the stream's shared buffer (LIJIA_STREAM_BUFFER_BYTES, 4 MiB) plus
+# and the end of the burst: the stream's shared buffer (LIJIA_STREAM_BUFFER_BYTES, 4 MiB here) plus
 # ≤ 128 KiB of unsent bytes per stalled client (200 × 128 KiB = 25 MiB), plus the ingest of the
 # burst itself; a per-client copy of the backlog would be 200 × 2 MB.
 RSS_GROWTH_MAX_MB = 48
@@ -146,7 +146,11 @@ def stream_backend(
     broker: BrokerProcess, creds_dir: Path, tmp_path: Path
 ) -> Iterator[BackendProcess]:
     db = f"sqlite:///{tmp_path / 'stream.db'}"
-    yield from own_backend(broker, creds_dir, db, tmp_path / "backend", {})
+    # A buffer of four ingest batches (1,000 events each), not the default two: a fast reader on
+    # a loaded CI machine must not be pushed off the end by the pace of commits alone. It is
+    # still smaller than the burst, so the stalled clients miss frames.
+    env = {"LIJIA_STREAM_BUFFER_FRAMES": "4096", "LIJIA_STREAM_BUFFER_BYTES": str(4 * 1024 * 1024)}
+    yield from own_backend(broker, creds_dir, db, tmp_path / "backend", env)
 
 
 def burst(broker: BrokerProcess, creds: Credentials, fleet: Fleet, count: int) -> set[str]:
