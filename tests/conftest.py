@@ -47,6 +47,23 @@ def broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProcess]:
     proc.stop()
 
 
+# The broker's queue per session in `small_queue_broker`: small, so a test can make it overflow.
+SMALL_QUEUE = 50
+
+
+@pytest.fixture
+def small_queue_broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProcess]:
+    """The shipped configuration with a deliberately tiny queue, to make it overflow."""
+    proc = BrokerProcess(
+        free_port(),
+        tmp_path / "small",
+        creds_dir,
+        overrides={"max_queued_messages": str(SMALL_QUEUE)},
+    ).start()
+    yield proc
+    proc.stop()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres`.

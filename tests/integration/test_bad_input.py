@@ -4,7 +4,6 @@ reason, valid traffic unaffected, and loss never silent."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.ports import free_port
 from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient
 
@@ -103,19 +101,6 @@ def test_retained_event_is_refused_when_delivered_as_retained(
         assert stale.event_id not in backend.event_ids()
     finally:
         backend.stop()
-
-
-@pytest.fixture
-def small_queue_broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProcess]:
-    """The shipped configuration with a deliberately tiny queue, to make it overflow."""
-    proc = BrokerProcess(
-        free_port(),
-        tmp_path / "small",
-        creds_dir,
-        overrides={"max_queued_messages": "50"},
-    ).start()
-    yield proc
-    proc.stop()
 
 
 def test_queue_overflow_shows_in_health_metrics_and_gaps(

@@ -5,7 +5,6 @@ deliberately small queue, a real backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,43 +13,13 @@ import pytest
 
 from adapters.credentials import Credentials
 from stack.broker import BrokerProcess
-from stack.ports import free_port
-from stack.processes import READ_KEY, BackendProcess, wait_until
+from stack.processes import BackendProcess, wait_until
+from tests.conftest import SMALL_QUEUE
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 
-QUEUE = 50
-
-
-@pytest.fixture
-def small_queue_broker(tmp_path: Path, creds_dir: Path) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(
-        free_port(),
-        tmp_path / "small",
-        creds_dir,
-        overrides={"max_queued_messages": str(QUEUE)},
-    ).start()
-    yield proc
-    proc.stop()
-
-
-def read(backend: BackendProcess, path: str, **params: Any) -> Any:
-    resp = httpx.get(backend.url + path, params=params, headers={"X-API-Key": READ_KEY}, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def stored_ids(backend: BackendProcess) -> set[str]:
-    ids: set[str] = set()
-    cursor = None
-    while True:
-        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
-        page = read(backend, "/events", **params)
-        ids |= {e["event_id"] for e in page["data"]}
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return ids
+QUEUE = SMALL_QUEUE  # tests/conftest.py small_queue_broker
 
 
 def drop_reasons(health: dict[str, Any]) -> list[str]:
@@ -67,7 +36,7 @@ def test_drops_while_the_backend_was_away_are_loud_before_devices_speak_again(
     dev = DeviceClient(broker.port, "gate-north", creds.devices["gate-north"])
     try:
         sent = [dev.send(dev.envelope()).event_id for _ in range(5)]
-        wait_until(lambda: stored_ids(backend) == set(sent))
+        wait_until(lambda: set(backend.event_ids()) == set(sent))
         health = backend.health()
         assert health["status"] == "ok", health
         backend.stop()
@@ -78,14 +47,14 @@ def test_drops_while_the_backend_was_away_are_loud_before_devices_speak_again(
         health = wait_until(lambda: drop_reasons(h := backend.health()) and h, timeout=30)
 
         # The device has not spoken since: what the backend holds is what was queued for it.
-        stored = wait_until(lambda: len(ids := stored_ids(backend)) == 5 + QUEUE and ids)
+        stored = wait_until(lambda: len(ids := set(backend.event_ids())) == 5 + QUEUE and ids)
         assert stored <= set(sent)
         lost = len(sent) - len(stored)
         assert health["status"] == "degraded"
         assert drop_reasons(health) == [f"the broker dropped {lost} messages in the last 5 min"], (
             health["reasons"]
         )
-        quality = read(backend, "/quality")
+        quality = backend.get("/quality")
         assert quality["broker_drops"]["recent"] == lost, quality["broker_drops"]
         assert quality["broker_drops"]["since_backend_start"] == lost
         assert quality["broker_drops"]["broker_total"] == lost
@@ -94,12 +63,12 @@ def test_drops_while_the_backend_was_away_are_loud_before_devices_speak_again(
         metrics = httpx.get(backend.url + "/metrics", timeout=10).text
         assert f"lijia_broker_dropped_recent {float(lost)}" in metrics
         assert f"lijia_broker_dropped_since_backend_start_total {float(lost)}" in metrics
-        assert len(stored_ids(backend)) == 5 + QUEUE  # still silent
+        assert len(set(backend.event_ids())) == 5 + QUEUE  # still silent
 
         # When the device speaks again the gap shows too, and matches the drops.
         last = dev.send(dev.envelope()).event_id
-        wait_until(lambda: last in stored_ids(backend))
-        assert read(backend, "/quality")["missing_total"] == lost
+        wait_until(lambda: last in set(backend.event_ids()))
+        assert backend.get("/quality")["missing_total"] == lost
     finally:
         dev.close()
         backend.stop()
@@ -118,7 +87,7 @@ def test_a_backend_that_saw_the_drops_does_not_count_them_again_after_a_restart(
         sent = [dev.send(dev.envelope()).event_id for _ in range(QUEUE + 20)]
         backend.start()
         wait_until(lambda: backend.health()["broker_drops"]["since_backend_start"] > 0, 30)
-        wait_until(lambda: len(stored_ids(backend)) == QUEUE)
+        wait_until(lambda: len(set(backend.event_ids())) == QUEUE)
         dropped = backend.health()["broker_drops"]["since_backend_start"]
         assert dropped == len(sent) - QUEUE
         # Restarted after it saw (and kept) them: they are the broker's total, not new drops.
@@ -126,7 +95,7 @@ def test_a_backend_that_saw_the_drops_does_not_count_them_again_after_a_restart(
         backend.start()
         wait_until(lambda: backend.health()["broker_drops"]["broker_total"] == dropped, 30)
         last = dev.send(dev.envelope()).event_id
-        wait_until(lambda: last in stored_ids(backend))
+        wait_until(lambda: last in set(backend.event_ids()))
         health = backend.health()
         assert health["broker_drops"]["since_backend_start"] == 0, health
         assert health["status"] == "ok", health

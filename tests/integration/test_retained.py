@@ -19,23 +19,13 @@ from adapters.mqtt import make_client
 from contracts.envelope import Availability
 from contracts.validation import dumps
 from stack.broker import BrokerProcess
-from stack.processes import READ_KEY, BackendProcess, wait_until
+from stack.processes import BackendProcess, wait_until
 from tests.helpers import DeviceClient
 
 pytestmark = pytest.mark.integration
 
 GATE = "gate-north"
 EVENTS, TELEMETRY, STATE = (f"lijia/gate/{GATE}/{ch}" for ch in ("events", "telemetry", "state"))
-
-
-def read(backend: BackendProcess, path: str, **params: Any) -> Any:
-    resp = httpx.get(backend.url + path, params=params, headers={"X-API-Key": READ_KEY}, timeout=10)
-    resp.raise_for_status()
-    return resp.json()
-
-
-def stored_ids(backend: BackendProcess) -> set[str]:
-    return {e["event_id"] for e in read(backend, "/events", limit=1000)["data"]}
 
 
 # A topic the backend may read that holds nothing retained.
@@ -90,22 +80,22 @@ def test_retained_event_and_garbage_telemetry_are_refused_counted_and_cleared(
     dev.close()
 
     # Published after them on the same session: once it is stored, they have been judged.
-    wait_until(lambda: good[-1] in stored_ids(backend))
+    wait_until(lambda: good[-1] in set(backend.event_ids()))
     # Nothing else lost, the retained event not stored.
-    assert stored_ids(backend) == set(good)
+    assert set(backend.event_ids()) == set(good)
     # Both refused as `retained` (the garbage too: judged before its bytes), nothing else.
-    letters = read(backend, "/dead-letters")
+    letters = backend.get("/dead-letters")
     assert sorted(d["topic"] for d in letters) == sorted([EVENTS, TELEMETRY]), letters
     assert all(d["reason"].startswith("retained:") for d in letters), letters
     # The clears come back to ingest (the broker applied them): ignored, counted, not stored.
     quality = wait_until(
-        lambda: (q := read(backend, "/quality"))["retained_clears_ignored"] >= 2 and q
+        lambda: (q := backend.get("/quality"))["retained_clears_ignored"] >= 2 and q
     )
     assert quality["retained_discarded"] == 2, quality
     assert quality["dead_letter_reasons"] == {"retained": 2}, quality
     assert quality["retained_clears_sent"] == 2, quality
-    assert stored_ids(backend) == set(good)
-    assert read(backend, f"/devices/{GATE}")["availability"] == "online"
+    assert set(backend.event_ids()) == set(good)
+    assert backend.get(f"/devices/{GATE}")["availability"] == "online"
 
     # The broker no longer holds them; the device's retained state stays.
     held = retained_at_broker(broker.port, creds.backend_password, [EVENTS, TELEMETRY, STATE])
@@ -126,11 +116,11 @@ def test_an_empty_retained_message_is_ignored_not_dead_lettered(
     last = dev.send(dev.envelope()).event_id
     dev.close()
     # Published after the clear on the same session: once it is stored, the clear was judged.
-    wait_until(lambda: last in stored_ids(backend))
-    quality = read(backend, "/quality")
+    wait_until(lambda: last in set(backend.event_ids()))
+    quality = backend.get("/quality")
     assert quality["dead_lettered"] == 0, quality["dead_letter_reasons"]
     assert quality["retained_clears_ignored"] == 1
-    assert read(backend, f"/devices/{GATE}")["availability"] == "online"
+    assert backend.get(f"/devices/{GATE}")["availability"] == "online"
 
 
 def availability_payload(**fields: Any) -> bytes:
@@ -168,13 +158,13 @@ def test_malformed_state_is_dead_lettered_and_never_becomes_availability(
     online = Availability(status="online", reason="connected", ts=datetime.now(UTC))
     dev.publish_raw(STATE, dumps(online), retain=True)
     before = wait_until(
-        lambda: (d := read(backend, f"/devices/{GATE}"))["availability"] == "online" and d
+        lambda: (d := backend.get(f"/devices/{GATE}"))["availability"] == "online" and d
     )
     for payload, retain in MALFORMED_STATE.values():
         dev.publish_raw(STATE, payload, retain=retain)
     last = dev.send(dev.envelope()).event_id
     dev.close()
-    wait_until(lambda: last in stored_ids(backend))
+    wait_until(lambda: last in set(backend.event_ids()))
 
     n = len(MALFORMED_STATE)
     health = wait_until(lambda: (h := backend.health())["dead_lettered"] >= n and h)
@@ -184,13 +174,13 @@ def test_malformed_state_is_dead_lettered_and_never_becomes_availability(
         "malformed-json",
         "invalid-availability",
     }, health["dead_letter_reasons"]
-    letters = read(backend, "/dead-letters")
+    letters = backend.get("/dead-letters")
     assert {d["topic"] for d in letters} == {STATE}
-    after = read(backend, f"/devices/{GATE}")
+    after = backend.get(f"/devices/{GATE}")
     assert after["availability"] == "online"
     assert after["availability_reason"] == "connected"
     assert after["availability_changed_at"] == before["availability_changed_at"]
     # The last retained garbage had replaced the device's availability at the broker: cleared,
     # so a new subscription is not handed it again.
-    wait_until(lambda: read(backend, "/quality")["retained_clears_sent"] >= 1)
+    wait_until(lambda: backend.get("/quality")["retained_clears_sent"] >= 1)
     assert retained_at_broker(broker.port, creds.backend_password, [STATE]) == []
